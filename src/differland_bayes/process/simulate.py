@@ -19,8 +19,10 @@ def _check_forcing(model: AbstractDalec, forcing: Any) -> None:
             f"{type(forcing).__name__}; build it with build_forcing(...) or "
             f"model.forcing_from_matrix(...)"
         )
-    lengths = {name: jnp.shape(v)[-1] if jnp.ndim(v) else None for name, v in
-               zip(forcing._fields, forcing, strict=True)}
+    lengths = {
+        name: jnp.shape(v)[-1] if jnp.ndim(v) else None
+        for name, v in zip(forcing._fields, forcing, strict=True)
+    }
     sizes = {n for n in lengths.values() if n is not None}
     if len(sizes) != 1:
         raise ValueError(

@@ -39,7 +39,9 @@ def drainage_published(water: ArrayLike, focal_point: ArrayLike, delta_t: ArrayL
     return jnp.where(water <= 0.5 * focal_point, quad, lin)
 
 
-def drainage_integrated(water: ArrayLike, focal_point: ArrayLike, delta_t: ArrayLike) -> jnp.ndarray:
+def drainage_integrated(
+    water: ArrayLike, focal_point: ArrayLike, delta_t: ArrayLike
+) -> jnp.ndarray:
     """Drainage rate from the exact solution of the daily drainage law over the step.
 
     Parameters
