@@ -1,0 +1,50 @@
+"""Shared fixtures: locations of the shared data, strict under CI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _require_dir(path: Path, what: str, env: str) -> Path:
+    if path.is_dir():
+        return path
+    msg = f"{what} not found at {path} (set {env} to its location)"
+    if _in_ci():
+        pytest.fail(msg + "; under CI=true missing data is a failure, not a skip")
+    pytest.skip(msg)
+
+
+def shared_data_path() -> Path:
+    """``$DIFFERLAND_DATA_DIR`` or ``<repo>/../shared/data``."""
+    env = os.environ.get("DIFFERLAND_DATA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def reference_path() -> Path:
+    """``$DIFFERLAND_REFERENCE_DIR`` or ``<repo>/../shared/data/reference``."""
+    env = os.environ.get("DIFFERLAND_REFERENCE_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data" / "reference"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return _require_dir(shared_data_path(), "shared data folder", "DIFFERLAND_DATA_DIR")
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    return _require_dir(reference_path(), "reference folder", "DIFFERLAND_REFERENCE_DIR")
+
+
+@pytest.fixture(scope="session")
+def fluxnet_dir(data_dir: Path) -> Path:
+    return _require_dir(data_dir / "fluxnet-sites", "FLUXNET site folder", "DIFFERLAND_DATA_DIR")

@@ -1,0 +1,103 @@
+"""Parameter tables and the bounded transform."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from differland_bayes import ParamInfo, ParamTable, to_physical, to_unconstrained
+from differland_bayes.process import MODELS, get_model
+
+
+@pytest.mark.parametrize(
+    "z, expected", [(-3.0, 6.3297), (-1.0, 8.8914), (0.0, 15.8114), (0.5, 22.2103), (2.0, 35.5948)]
+)
+def test_transform_golden_values(z, expected):
+    np.testing.assert_allclose(float(to_physical(z, 5.0, 50.0)), expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_round_trip_unconstrained_physical_unconstrained(name):
+    table = get_model(name).table
+    with jax.enable_x64(True):
+        z = jax.random.uniform(jax.random.key(0), (200, len(table)), jnp.float64, -20.0, 20.0)
+        theta = table.to_physical(z)
+        assert np.all(np.asarray(theta) > table.lower) and np.all(np.asarray(theta) < table.upper)
+        np.testing.assert_allclose(table.to_unconstrained(theta), z, rtol=1e-8, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_round_trip_physical_unconstrained_physical(name):
+    table = get_model(name).table
+    with jax.enable_x64(True):
+        u = jax.random.uniform(jax.random.key(1), (200, len(table)), jnp.float64, 0.001, 0.999)
+        theta = table.lower * (table.upper / table.lower) ** u
+        back = table.to_physical(table.to_unconstrained(theta))
+        np.testing.assert_allclose(back, theta, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_zero_gives_geometric_mean(name):
+    table = get_model(name).table
+    np.testing.assert_allclose(
+        table.to_physical(jnp.zeros(len(table))), np.sqrt(table.lower * table.upper), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_table_order_equals_field_order(name):
+    model = get_model(name)
+    n_par = len(model.Params._fields)
+    assert model.table.names[:n_par] == model.Params._fields
+    pools = model.table.rows[n_par:]
+    assert len(pools) == len(model.Pools._fields)
+    assert all(r.group == "initial_pool" for r in pools)
+    assert all(r.group != "initial_pool" for r in model.table.rows[:n_par])
+    params, pools0 = model.split(model.table.default)
+    assert isinstance(params, model.Params) and isinstance(pools0, model.Pools)
+    assert model.table.group("initial_pool").names == tuple(r.name for r in pools)
+
+
+def test_dalec993_table_sizes_match_the_published_heads():
+    table = get_model("dalec993").table
+    assert len(table.group("process")) == 31
+    assert len(table.group("phenology")) == 2
+    assert len(table.group("initial_pool")) == 7
+    assert len(get_model("dalec990").table) == 38
+
+
+def test_unflatten_flatten_round_trip():
+    model = get_model("dalec993")
+    sub = ParamTable(model.table.rows[: len(model.Params._fields)])
+    vec = jnp.arange(len(sub), dtype=jnp.float32)
+    params = sub.unflatten(vec, model.Params)
+    assert float(params.Q10) == sub.names.index("Q10")
+    np.testing.assert_array_equal(sub.flatten(params), vec)
+    with pytest.raises(TypeError, match="do not match the table order"):
+        sub.unflatten(vec, model.Pools)
+
+
+def test_bad_rows_and_vectors_are_rejected():
+    with pytest.raises(ValueError, match="0 < lower < upper"):
+        ParamInfo("x", 2.0, 1.0, "1", "bad")
+    with pytest.raises(ValueError, match="group"):
+        ParamInfo("x", 1.0, 2.0, "1", "bad", group="other")
+    with pytest.raises(ValueError, match="unique"):
+        ParamTable([ParamInfo("x", 1.0, 2.0, "1", "a"), ParamInfo("x", 1.0, 3.0, "1", "b")])
+    table = get_model("dalec993").table
+    with pytest.raises(ValueError, match="last axis of length 40"):
+        table.to_physical(jnp.zeros(3))
+    theta = np.array(table.default)
+    theta[table.names.index("Q10")] = 1.0
+    with pytest.raises(ValueError, match="Q10: expected"):
+        table.check_physical(theta)
+    with pytest.raises(KeyError, match="unknown parameter"):
+        table["nope"]
+
+
+def test_unconstrained_of_bounds_is_huge():
+    with jax.enable_x64(True):
+        z = to_unconstrained(jnp.array([5.0, 50.0]), 5.0, 50.0)
+    assert float(z[0]) < -1e12 and float(z[1]) > 1e12
