@@ -157,8 +157,7 @@ def generate() -> tuple[str, list[str]]:
         counts = ", ".join(f"{len(table.group(g))} {g}" for g in table.groups)
         parts.append(f"## {title}\n\n`{cls.__name__}` (model name `{cls.name}`): {blurb}.\n")
         parts.append(
-            f"### {title} parameters\n\n{len(table)} entries ({counts}).\n\n"
-            f"{table.to_markdown()}\n"
+            f"### {title} parameters\n\n{len(table)} entries ({counts}).\n\n{table.to_markdown()}\n"
         )
         for what, nt, info_all in (
             ("forcing", cls.Forcing, forcing_info),

@@ -85,11 +85,11 @@ _OVERRIDES: dict[str, dict[str, float]] = {
         "leaf_fall_period": 50.0,
         "Bday": 490.0,
         "Fday": 640.0,
-        "Clab": 150.0,
+        "Clab": 60.0,
         "Cfol": 10.0,
-        "Croot": 400.0,
+        "Croot": 350.0,
         "Cwood": 5000.0,
-        "Clitter": 300.0,
+        "Clitter": 250.0,
         "Csom": 10000.0,
         "initial_water": 200.0,
     },
@@ -118,11 +118,11 @@ _OVERRIDES: dict[str, dict[str, float]] = {
         "leaf_fall_period": 50.0,
         "Bday": 490.0,
         "Fday": 640.0,
-        "Clab": 150.0,
+        "Clab": 60.0,
         "Cfol": 10.0,
-        "Croot": 400.0,
+        "Croot": 350.0,
         "Cwood": 5000.0,
-        "Clitter": 300.0,
+        "Clitter": 250.0,
         "Csom": 10000.0,
         "initial_PAW": 200.0,
         "initial_PUW": 100.0,
@@ -162,7 +162,7 @@ def _ar1(rng: np.random.Generator, n: int, sd: float, memory: float) -> np.ndarr
 def _daily_climate(time: pd.DatetimeIndex, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Daily forcing of the default site on ``time`` (canonical units)."""
     n = len(time)
-    doy = np.asarray(time.dayofyear, float)
+    doy = np.asarray(time.day_of_year, float)
     phase = 2.0 * np.pi * (doy - T_COLDEST_DOY) / DAYS_PER_YEAR
     seasonal = -np.cos(phase)  # -1 in mid-January, +1 in mid-July
     t_mean = T_MEAN_ANNUAL + T_AMPLITUDE * seasonal + _ar1(rng, n, T_NOISE_SD, T_NOISE_MEMORY)
@@ -218,7 +218,7 @@ def _model_name(model: AbstractDalec | str) -> str:
 def default_forcing_dataset(
     model_name: str = "dalec993", *, years: int = 10, seed: int = 0
 ) -> xr.Dataset:
-    """Forcing of the embedded default site (synthetic temperate forest at 45 N).
+    """Build the forcing of the embedded default site (synthetic temperate forest, 45 N).
 
     Parameters
     ----------
@@ -267,7 +267,7 @@ def default_forcing_dataset(
 
 
 def default_theta_overrides(model: AbstractDalec | str) -> dict[str, float]:
-    """The entries of :func:`default_theta` that differ from the table's z = 0 values.
+    """Return the entries of :func:`default_theta` that differ from the z = 0 values.
 
     Parameters
     ----------

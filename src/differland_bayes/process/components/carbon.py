@@ -169,9 +169,12 @@ def update_carbon(
 
     Pools are clipped to ``[POOL_MIN, POOL_MAX]``; a clip rebalances one outflow so that
     the pool's budget still closes, in the published order (labile, foliar, root, wood,
-    litter, SOM). Published quirk kept in the faithful mode: a foliar pool clipped at its
-    minimum sets leaf litter to the constant 1 gC m-2 d-1 (spec §1.3k.2, §8 item 9); the
-    conserving mode rebalances leaf litter instead.
+    litter, SOM). Published quirks kept in the faithful mode: a foliar pool clipped at its
+    minimum sets leaf litter to the constant 1 gC m-2 d-1 (spec §1.3k.2, §8 item 9), and
+    a pool that starts a step below the minimum (possible after fire) is lifted to it by
+    a negative outflow. The conserving mode rebalances leaf litter, and its floor is
+    ``min(POOL_MIN, start + inflow * dt)`` so that a clip only ever reduces losses: every
+    outflow stays >= 0.
 
     Parameters
     ----------
@@ -210,30 +213,41 @@ def update_carbon(
     rh_som = pools.som * rates.som_respiration
     hi = POOL_MAX
 
-    lab = pools.labile + (p_lab - r_lab) * dt
-    lab, r_lab = _clip(lab, pools.labile, POOL_MIN, hi.labile, p_lab, r_lab, dt)
+    def floor(old, inflow):
+        # Faithful: a hard floor of 1 gC m-2, even when the pool started below it (after
+        # fire), which then needs a negative outflow. Conserving: the floor never exceeds
+        # what the pool would hold with no outflow, so clipping only ever reduces losses.
+        if conserving:
+            return jnp.minimum(POOL_MIN, old + inflow * dt)
+        return POOL_MIN
 
-    fol = pools.foliar + (p_fol - l_fol + r_lab) * dt
-    below = fol < POOL_MIN
-    fol = jnp.where(below, POOL_MIN, fol)
+    lab = pools.labile + (p_lab - r_lab) * dt
+    lab, r_lab = _clip(lab, pools.labile, floor(pools.labile, p_lab), hi.labile, p_lab, r_lab, dt)
+
+    fol_in = p_fol + r_lab
+    fol = pools.foliar + (fol_in - l_fol) * dt
+    lo = floor(pools.foliar, fol_in)
+    below = fol < lo
+    fol = jnp.where(below, lo, fol)
     if conserving:
-        l_fol = jnp.where(below, p_fol + r_lab - (fol - pools.foliar) / dt, l_fol)
+        l_fol = jnp.where(below, fol_in - (fol - pools.foliar) / dt, l_fol)
     else:
         l_fol = jnp.where(below, POOL_MIN, l_fol)  # published bug: constant litter flux
     above = fol > hi.foliar
     fol = jnp.where(above, hi.foliar, fol)
-    l_fol = jnp.where(above, p_fol + r_lab - (fol - pools.foliar) / dt, l_fol)
+    l_fol = jnp.where(above, fol_in - (fol - pools.foliar) / dt, l_fol)
 
     root = pools.root + (p_root - l_root) * dt
-    root, l_root = _clip(root, pools.root, POOL_MIN, hi.root, p_root, l_root, dt)
+    root, l_root = _clip(root, pools.root, floor(pools.root, p_root), hi.root, p_root, l_root, dt)
 
     wood = pools.wood + (p_wood - l_wood) * dt
-    wood, l_wood = _clip(wood, pools.wood, POOL_MIN, hi.wood, p_wood, l_wood, dt)
+    wood, l_wood = _clip(wood, pools.wood, floor(pools.wood, p_wood), hi.wood, p_wood, l_wood, dt)
 
     lit_in = l_fol + l_root
     lit = pools.litter + (lit_in - rh_lit - d_lit) * dt
-    below = lit < POOL_MIN
-    lit = jnp.where(below, POOL_MIN, lit)
+    lo = floor(pools.litter, lit_in)
+    below = lit < lo
+    lit = jnp.where(below, lo, lit)
     d_lit = jnp.where(below, lit_in - rh_lit - (lit - pools.litter) / dt, d_lit)
     neg_d = d_lit < 0.0
     d_lit = jnp.where(neg_d, 0.0, d_lit)
@@ -242,8 +256,9 @@ def update_carbon(
     lit = jnp.where(above, hi.litter, lit)
     d_lit = jnp.where(above, lit_in - rh_lit - (lit - pools.litter) / dt, d_lit)
 
-    som = pools.som + (d_lit - rh_som + l_wood) * dt
-    som, rh_som = _clip(som, pools.som, POOL_MIN, hi.som, d_lit + l_wood, rh_som, dt)
+    som_in = d_lit + l_wood
+    som = pools.som + (som_in - rh_som) * dt
+    som, rh_som = _clip(som, pools.som, floor(pools.som, som_in), hi.som, som_in, rh_som, dt)
 
     new = CarbonPools(lab, fol, root, wood, lit, som)
     fluxes = CarbonFluxes(

@@ -1,0 +1,6 @@
+"""``python -m differland_bayes``: the ``differland`` command line."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
