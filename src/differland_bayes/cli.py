@@ -181,7 +181,8 @@ def _load_forcing(path: str | None, model: AbstractDalec) -> xr.Dataset:
         with xr.open_dataset(file) as raw:
             ds = raw.load()
     except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read forcing file {file}: {_one_line(e)}") from e
+        reason = _one_line(e).split(". ")[0]  # xarray's first sentence says it all
+        raise ValueError(f"cannot read forcing file {file}: {reason}") from e
     log.info("forcing: %s (%d steps)", file, ds.sizes.get("time", 0))
     if model.name == "dalec993" and _is_daily(ds):
         log.info("forcing is daily; aggregating to calendar-month means for dalec993")

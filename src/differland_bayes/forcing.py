@@ -284,7 +284,7 @@ def build_forcing(
         stamp = time
         dt = np.ones(len(time))
     fields["days"] = np.broadcast_to(np.asarray((stamp - epoch).days, float), shape)
-    fields["doy"] = np.broadcast_to(np.asarray(stamp.dayofyear, float), shape)
+    fields["doy"] = np.broadcast_to(np.asarray(stamp.day_of_year, float), shape)
     fields["delta_t"] = np.broadcast_to(dt, shape)
 
     if longterm is None:
