@@ -64,9 +64,7 @@ def load_reference_groups(path: Path) -> list[ReferenceGroup]:
         theta = np.concatenate([ds.parameters.values, ds.initial_pools.values], axis=1)
         z = np.concatenate([ds.z_parameters.values, ds.z_initial_pools.values], axis=1)
     ws = _water_stress(ds, n)
-    kinds = (
-        np.asarray(ds["draw_kind"].values).astype(str) if "draw_kind" in ds else ws.copy()
-    )
+    kinds = np.asarray(ds["draw_kind"].values).astype(str) if "draw_kind" in ds else ws.copy()
     groups = []
     for w in dict.fromkeys(ws):
         idx = np.flatnonzero(ws == w)

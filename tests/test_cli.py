@@ -12,11 +12,6 @@ from differland_bayes.cli import build_parser, main
 from differland_bayes.defaults import default_forcing_dataset
 from differland_bayes.process import MODELS
 
-# forcing.py still calls the deprecated DatetimeIndex.dayofyear (pandas >= 3 warns).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:DatetimeIndex.dayofyear is deprecated:DeprecationWarning"
-)
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SHORT_YEARS = 2  #: years of the forcing files written by these tests
 

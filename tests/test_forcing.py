@@ -101,7 +101,9 @@ def test_multi_site_dataset_gives_site_by_time_fields():
     f = build_forcing(ds, get_model("dalec993"))
     assert f.t_min.shape == (3, 24)
     np.testing.assert_allclose(f.lat[:, 0], [-30, 15, 60])
-    np.testing.assert_allclose(f.t_mean_longterm[:, 0], ((ds.t_min + ds.t_max) / 2).mean("time"), rtol=1e-6)
+    np.testing.assert_allclose(
+        f.t_mean_longterm[:, 0], ((ds.t_min + ds.t_max) / 2).mean("time"), rtol=1e-6
+    )
 
 
 def test_every_problem_reported_at_once():
@@ -131,7 +133,10 @@ def test_every_problem_reported_at_once():
         (lambda ds: ds.assign(vpd=ds.vpd * 0 - 1), "VPD must be >= 0"),
         (lambda ds: ds.drop_vars("lat"), "missing latitude"),
         (lambda ds: ds.isel(time=[0, 1, 3]), "consecutive calendar months"),
-        (lambda ds: ds.assign(precip=ds.precip.assign_attrs(units=None) * 1), "no 'units' attribute"),
+        (
+            lambda ds: ds.assign(precip=ds.precip.assign_attrs(units=None) * 1),
+            "no 'units' attribute",
+        ),
     ],
 )
 def test_each_validation_rule(mutate, message):

@@ -45,8 +45,10 @@ def test_one_step(golden):
             float(getattr(out, name)[0]), value, rtol=1e-5, atol=1e-7, err_msg=name
         )
     np.testing.assert_allclose(
-        [float(getattr(out, f"next_{p}_pool")[0]) for p in
-         ("labile", "foliar", "root", "wood", "litter", "som", "water")],
+        [
+            float(getattr(out, f"next_{p}_pool")[0])
+            for p in ("labile", "foliar", "root", "wood", "litter", "som", "water")
+        ],
         golden["one_step"]["new_pools"],
         rtol=1e-5,
     )

@@ -99,7 +99,10 @@ def test_vmap_over_sites_equals_loop(groups, name):
             one = single(theta[k], met[k])
             for field in model.Outputs._fields:
                 np.testing.assert_allclose(
-                    getattr(batched, field)[k], getattr(one, field), rtol=1e-10, atol=1e-12,
+                    getattr(batched, field)[k],
+                    getattr(one, field),
+                    rtol=1e-10,
+                    atol=1e-12,
                     err_msg=field,
                 )
 

@@ -69,5 +69,7 @@ def test_reference_file_parameter_names_match_our_table(reference_dir):
                 parts = [ds[k].values for k in keys if k in ds]
                 if parts:  # files that store bounds must agree with our table
                     ours = group.model.table.lower if bound == "min" else group.model.table.upper
-                    np.testing.assert_allclose(np.concatenate(parts), ours, rtol=1e-7)  # stored as float32
+                    np.testing.assert_allclose(
+                        np.concatenate(parts), ours, rtol=1e-7
+                    )  # stored as float32
             assert set(group.output_names) == set(group.model.Outputs._fields)

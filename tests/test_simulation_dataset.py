@@ -19,11 +19,6 @@ from differland_bayes.process.dalec993.model import WATER_MAX as WATER_MAX_993
 from differland_bayes.process.metadata import OUTPUT_INFO
 from differland_bayes.simulation import simulate_dataset
 
-# forcing.py still calls the deprecated DatetimeIndex.dayofyear (pandas >= 3 warns).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:DatetimeIndex.dayofyear is deprecated:DeprecationWarning"
-)
-
 FORCING_VARIABLES = ("t_min", "t_max", "swrad", "co2", "vpd", "precip")
 DAILY_YEARS = 2  #: shorter daily run to keep the tests fast
 #: upper clipping bound of each pool output

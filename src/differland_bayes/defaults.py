@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from .process.base import AbstractDalec
-from .process.registry import MODELS, get_model
+from .process.registry import MODELS
 
 __all__ = [
     "DEFAULT_LATITUDE",
@@ -298,7 +298,7 @@ def default_theta(model: AbstractDalec | str) -> np.ndarray:
         :func:`default_theta_overrides` (leaf onset in spring and fall in autumn at
         45 N, wood 5000 and SOM 10000 gC m-2, moist soil).
     """
-    table = (get_model(model) if isinstance(model, str) else model).table
+    table = MODELS[_model_name(model)].table
     theta = table.default.copy()
     for name, value in default_theta_overrides(model).items():
         theta[table.names.index(name)] = value

@@ -51,7 +51,7 @@ class AbstractDalec(eqx.Module):
 
     @abc.abstractmethod
     def prepare(self, params: Any, forcing: Any) -> Any:
-        """Forcing- and parameter-only quantities for the whole series (time-leading pytree)."""
+        """Compute forcing- and parameter-only quantities for the whole series (time-leading)."""
 
     @abc.abstractmethod
     def step(self, pools: Any, drivers_t: Any, params: Any) -> tuple[Any, Any]:

@@ -8,9 +8,8 @@ daily rate.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import math
+from typing import NamedTuple
 
 import jax.numpy as jnp
 from jax.typing import ArrayLike

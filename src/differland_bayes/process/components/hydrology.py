@@ -17,7 +17,7 @@ __all__ = ["drainage_published", "drainage_integrated"]
 
 
 def drainage_published(water: ArrayLike, focal_point: ArrayLike, delta_t: ArrayLike) -> jnp.ndarray:
-    """Published drainage rate of a bucket.
+    """Compute the published drainage rate of a bucket.
 
     Parameters
     ----------

@@ -13,6 +13,7 @@ __all__ = ["DALEC990_TABLE"]
 
 _IP = "initial_pool"
 
+# fmt: off
 DALEC990_TABLE = ParamTable(
     [
         ParamInfo(
@@ -155,3 +156,4 @@ DALEC990_TABLE = ParamTable(
         ParamInfo("initial_PUW", 1.0, 1e4, "mm", "initial plant-unavailable water", _IP),
     ]
 )
+# fmt: on

@@ -14,6 +14,7 @@ _P = "process"
 _PH = "phenology"
 _IP = "initial_pool"
 
+# fmt: off
 DALEC993_TABLE = ParamTable(
     [
         ParamInfo(
@@ -148,3 +149,4 @@ DALEC993_TABLE = ParamTable(
         ParamInfo("initial_water", 1.0, 1e4, "mm", "initial soil water", _IP),
     ]
 )
+# fmt: on

@@ -1,0 +1,35 @@
+"""Repository standards that can be checked mechanically."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _ruff() -> list[str]:
+    exe = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    assert exe, "ruff is a test dependency (pip install -e '.[test]')"
+    return [exe]
+
+
+def test_ruff_clean():
+    targets = [
+        p for p in ("src", "tests", "benchmarks", "scripts", "examples") if (REPO / p).exists()
+    ]
+    res = subprocess.run([*_ruff(), "check", *targets], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_process_package_is_free_of_numpyro():
+    pattern = re.compile(r"^\s*(import|from)\s+numpyro", re.MULTILINE)
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "src" / "differland_bayes" / "process").rglob("*.py")
+        if pattern.search(p.read_text())
+    ]
+    assert not offenders, f"process code must stay pure JAX; numpyro imported in {offenders}"
