@@ -114,7 +114,7 @@ def _format_frame(frame: pd.DataFrame) -> str:
 
 # -- info ---------------------------------------------------------------------------------
 def _cmd_info(args: argparse.Namespace) -> int:
-    from . import __version__
+    from ._version import __version__
     from .process.base import MODES
     from .process.metadata import output_info
     from .process.registry import MODELS, WATER_STRESS

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 from jax.typing import ArrayLike
 
-from . import __version__
+from ._version import __version__
 from .defaults import default_theta
 from .forcing import build_forcing
 from .io.atomic import write_netcdf_atomic
