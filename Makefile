@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml scripts/find-python.sh
 		echo "setup: creating $(VENV) with $$BASE"; \
 		"$$BASE" -m venv "$(VENV)"; fi
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,zarr]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
 	@touch $(STAMP)
 
 setup: $(STAMP)

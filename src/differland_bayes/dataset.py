@@ -1,0 +1,172 @@
+"""The canonical multi-site dataset (``docs/data-format.md``): names, masks, I/O.
+
+Readers build it, :mod:`differland_bayes.validate` checks it, the forcing builder and the
+Bayesian model consume it. This module holds the names and units in one place and the
+loss-free NetCDF / Zarr round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .io.atomic import atomic_path, check_can_write
+
+__all__ = [
+    "CONVENTIONS",
+    "SPLIT_SITE_VALUES",
+    "SPLIT_TIME",
+    "STREAMS",
+    "StreamInfo",
+    "add_masks",
+    "env_matrix",
+    "observed_streams",
+    "read_dataset",
+    "write_dataset",
+]
+
+log = logging.getLogger(__name__)
+
+CONVENTIONS = "differland-canonical-1"
+
+
+class StreamInfo(NamedTuple):
+    """An observation stream of the canonical dataset."""
+
+    units: str
+    long_name: str
+
+
+STREAMS: dict[str, StreamInfo] = {
+    "gpp": StreamInfo("gC m-2 d-1", "gross primary production"),
+    "nee": StreamInfo("gC m-2 d-1", "net ecosystem exchange (positive = source)"),
+    "reco": StreamInfo("gC m-2 d-1", "ecosystem respiration"),
+    "et": StreamInfo("mm d-1", "evapotranspiration"),
+    "lai": StreamInfo("m2 m-2", "leaf area index"),
+    "biomass": StreamInfo("gC m-2", "live biomass"),
+    "sif": StreamInfo("mW m-2 nm-1 sr-1", "solar-induced fluorescence"),
+    "vod": StreamInfo("1", "vegetation optical depth"),
+    "nbe": StreamInfo("gC m-2 d-1", "net biosphere exchange (NEE + fire)"),
+    "fire": StreamInfo("gC m-2 d-1", "fire carbon emissions"),
+    "ewt": StreamInfo("mm", "terrestrial water storage anomaly"),
+    "swc": StreamInfo("%", "volumetric soil water content"),
+}
+
+#: values of ``split_time``
+SPLIT_TIME = {"unused": 0, "train": 1, "validation": 2}
+#: values of ``split_site``
+SPLIT_SITE_VALUES = ("train", "validation", "test")
+
+
+def observed_streams(ds: xr.Dataset) -> list[str]:
+    """Names of the observation streams present in ``ds`` (in :data:`STREAMS` order)."""
+    return [s for s in STREAMS if s in ds.data_vars]
+
+
+def add_masks(ds: xr.Dataset) -> xr.Dataset:
+    """Return a copy with ``<stream>_mask`` for every stream that lacks one.
+
+    The mask is ``isfinite(value)``; an existing mask is narrowed to finite values (a NaN
+    is never marked as observed).
+    """
+    out = ds.copy()
+    for s in observed_streams(ds):
+        finite = np.isfinite(ds[s])
+        name = f"{s}_mask"
+        mask = finite if name not in ds else (ds[name].astype(bool) & finite)
+        out[name] = mask.astype(bool).assign_attrs(
+            long_name=f"True where {s} was observed", flag_meanings="missing observed"
+        )
+    return out
+
+
+def env_matrix(ds: xr.Dataset, *, one_hot: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Numeric predictor matrix ``(site, n)`` and its column names.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Canonical dataset with ``env`` (site x feature) and optionally a
+        ``vegetation_class`` coordinate.
+    one_hot : bool
+        Append one column per vegetation class (1 where the site has that class).
+    """
+    cols: list[np.ndarray] = []
+    names: list[str] = []
+    if "env" in ds:
+        env = ds["env"].transpose("site", "feature")
+        cols.append(np.asarray(env.values, float))
+        names += [str(f) for f in env["feature"].values]
+    if one_hot and "vegetation_class" in ds.coords:
+        classes = pd.Categorical(np.asarray(ds["vegetation_class"].values).astype(str))
+        for c in classes.categories:
+            cols.append((np.asarray(classes) == c).astype(float)[:, None])
+            names.append(f"vegetation_class={c}")
+    if not cols:
+        return np.zeros((ds.sizes.get("site", 0), 0)), []
+    return np.concatenate(cols, axis=1), names
+
+
+def _engine_for(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".zarr":
+        return "zarr"
+    if suffix in (".nc", ".nc4", ".netcdf"):
+        return "netcdf"
+    raise ValueError(f"{path}: expected a .nc or .zarr path, found suffix {suffix!r}")
+
+
+def write_dataset(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a canonical dataset to NetCDF (``.nc``) or Zarr (``.zarr``), atomically.
+
+    String coordinates and bool masks survive the round trip (:func:`read_dataset`).
+    Refuses to replace an existing path unless ``overwrite``.
+    """
+    path = Path(path)
+    engine = _engine_for(path)
+    check_can_write(path, overwrite=overwrite)
+    out = ds.copy()
+    out.attrs.setdefault("conventions", CONVENTIONS)
+    if engine == "netcdf":
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            out.to_netcdf(tmp, engine="netcdf4")
+    else:
+        import shutil
+        import tempfile
+
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            tmp = tmp_dir / path.name
+            out.to_zarr(tmp, mode="w", consolidated=False)
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    log.info("wrote %s", path)
+    return path
+
+
+def read_dataset(path: str | os.PathLike, *, chunks: dict | None = None) -> xr.Dataset:
+    """Read a dataset written by :func:`write_dataset` (lazily if ``chunks`` is given)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    engine = _engine_for(path)
+    if engine == "netcdf":
+        ds = xr.open_dataset(path, engine="netcdf4", chunks=chunks)
+    else:
+        ds = xr.open_zarr(path, chunks=chunks, consolidated=False)
+    if chunks is None:
+        ds = ds.load()
+        ds.close()
+    for name in list(ds.data_vars):
+        if name.endswith("_mask") and ds[name].dtype != bool:
+            ds[name] = ds[name].astype(bool)
+    return ds
