@@ -10,6 +10,7 @@ end-to-end run on the default site). Mistakes in the inputs end with one line
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -404,6 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_arguments(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    from . import commands
+
+    for name in commands.COMMAND_MODULES:
+        importlib.import_module(f".commands.{name}", __package__).register(sub, _Formatter)
     return parser
 
 
