@@ -9,9 +9,9 @@ import jax.numpy as jnp
 from ...params import ParamTable
 from ..base import AbstractDalec
 from ..components.canopy import AbstractCanopy, AcmCanopy, CanopyDrivers
-from ..components.carbon import CarbonPools, CarbonRates, carbon_rates, rate_modifier, update_carbon
+from ..components.carbon import CarbonPools, update_carbon
 from ..components.hydrology import drainage_integrated, drainage_published
-from ..components.phenology import pulse
+from ..components.turnover_drivers import TurnoverDrivers, turnover_drivers
 from .structures import Dalec990Forcing, Dalec990Outputs, Dalec990Params, Dalec990Pools
 from .table import DALEC990_TABLE
 
@@ -27,10 +27,7 @@ class Dalec990Drivers(NamedTuple):
 
     forcing: Dalec990Forcing
     canopy: CanopyDrivers
-    temperate: jnp.ndarray
-    lff: jnp.ndarray
-    lrf: jnp.ndarray
-    rates: CarbonRates
+    turnover: TurnoverDrivers
 
 
 class WaterFluxes(NamedTuple):
@@ -68,20 +65,11 @@ class Dalec990(AbstractDalec):
 
     def prepare(self, params: Dalec990Params, forcing: Dalec990Forcing) -> Dalec990Drivers:
         """Compute everything that depends on forcing and parameters only."""
-        f = forcing
-        tau = rate_modifier(
-            f.t_min,
-            f.t_max,
-            f.precip,
-            f.t_mean_longterm,
-            f.precip_mean_longterm,
-            params.Q10,
-            params.moisture_factor,
+        return Dalec990Drivers(
+            forcing=forcing,
+            canopy=self.canopy.prepare(forcing),
+            turnover=turnover_drivers(params, forcing, conserving=self.conserving),
         )
-        lff = pulse(f.days, params.leaf_lifespan, params.leaf_fall_period, params.Fday)
-        lrf = pulse(f.days, params.lab_lifespan, params.clab_release_period, params.Bday)
-        rates = carbon_rates(lff, lrf, tau, f.delta_t, params, conserving=self.conserving)
-        return Dalec990Drivers(f, self.canopy.prepare(f), tau, lff, lrf, rates)
 
     def _water(self, pools: Dalec990Pools, et, precip, dt, params) -> tuple:
         """Two-bucket hydrology with clipping (spec §1.5)."""
@@ -141,7 +129,7 @@ class Dalec990(AbstractDalec):
         canopy = self.canopy.fluxes(lai, pools.paw, drv.canopy, params)
         gpp = canopy.gpp
         carbon, cf = update_carbon(
-            CarbonPools(*pools[:6]), gpp, drv.rates, dt, params, conserving=self.conserving
+            CarbonPools(*pools[:6]), gpp, drv.turnover.rates, dt, params, conserving=self.conserving
         )
         paw1, puw1, w = self._water(pools, canopy.et, f.precip, dt, params)
         nee = -gpp + cf.respiration_auto + cf.respiration_hetero_litter + cf.respiration_hetero_som
@@ -150,9 +138,9 @@ class Dalec990(AbstractDalec):
             lai=lai,
             gpp=gpp,
             ET=w.et,
-            temperate=drv.temperate,
-            lff=drv.lff,
-            lrf=drv.lrf,
+            temperate=drv.turnover.temperate,
+            lff=drv.turnover.lff,
+            lrf=drv.turnover.lrf,
             q_paw=w.q_paw,
             q_puw=w.q_puw,
             paw2puw=w.paw2puw,

@@ -1,157 +1,56 @@
 """Parameter table of DALEC990 (spec §2.4): 30 parameters and 8 initial pools.
 
-DifferLand v1.0 calibrates these per site with no network; ``Bday`` and ``Fday`` are
-ordinary entries of the parameter vector (no separate phenology head), so they belong to
-the ``process`` group here. The fire parameters exist but are inert (no fire at sites).
+DifferLand v1.0 calibrates these per site with no network. Rows that DALEC990 shares with
+DALEC993 (same name, bounds, units, meaning) are taken from the DALEC993 table rather than
+typed again; only the differences are written here. ``Bday`` and ``Fday`` are ordinary
+entries of the parameter vector (no separate phenology head), so they belong to the
+``process`` group; the fire parameters exist but are inert (no fire at sites).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...params import ParamInfo, ParamTable
+from ..dalec993.table import DALEC993_TABLE
 
 __all__ = ["DALEC990_TABLE"]
 
 _IP = "initial_pool"
 
+
+def _shared(name: str, **changes: str) -> ParamInfo:
+    """Return the DALEC993 row ``name``, optionally with another group or description."""
+    return replace(DALEC993_TABLE[name], **changes)
+
+
+_INERT = " (inert: no fire at sites)"
+
 # fmt: off
 DALEC990_TABLE = ParamTable(
     [
-        ParamInfo(
-            "decomposition_rate",
-            1e-5,
-            0.01,
-            "d-1",
-            "litter to SOM decomposition rate (times the rate modifier)",
-        ),
-        ParamInfo("f_gpp", 0.2, 0.8, "1", "fraction of GPP respired autotrophically"),
-        ParamInfo("f_fol", 0.01, 0.5, "1", "fraction of NPP allocated to foliage"),
-        ParamInfo(
-            "f_root",
-            0.01,
-            1.0,
-            "1",
-            "fraction of NPP left after foliage and labile allocated to roots",
-        ),
-        ParamInfo(
-            "leaf_lifespan", 1.001, 8.0, "yr", "leaf lifespan (1/L of foliage shed per year)"
-        ),
-        ParamInfo("tor_wood", 2.5e-5, 1e-3, "d-1", "wood turnover rate"),
-        ParamInfo("tor_root", 1e-4, 0.01, "d-1", "root turnover rate"),
-        ParamInfo(
-            "tor_litter",
-            1e-4,
-            0.01,
-            "d-1",
-            "litter heterotrophic respiration rate (times the rate modifier)",
-        ),
-        ParamInfo(
-            "tor_som",
-            1e-7,
-            1e-3,
-            "d-1",
-            "SOM heterotrophic respiration rate (times the rate modifier)",
-        ),
-        ParamInfo(
-            "Q10",
-            0.018,
-            0.08,
-            "degC-1",
-            "exponential temperature sensitivity of decomposition (Q10 = exp(10 Q10))",
-        ),
-        ParamInfo(
-            "canopy_efficiency",
-            5.0,
-            50.0,
-            "gC m-2 d-1",
-            "ACM canopy efficiency (nitrogen-use efficiency times foliar N)",
-        ),
-        ParamInfo("Bday", 365.25, 1461.0, "d", "phase of the labile-release (leaf-onset) pulse"),
-        ParamInfo(
-            "flab",
-            0.01,
-            0.5,
-            "1",
-            "fraction of NPP left after foliage allocated to the labile pool",
-        ),
-        ParamInfo(
-            "clab_release_period",
-            30.4375,
-            100.0,
-            "d",
-            "width of the labile-release (leaf-onset) pulse",
-        ),
-        ParamInfo("Fday", 365.25, 1461.0, "d", "phase of the leaf-fall pulse"),
-        ParamInfo("leaf_fall_period", 30.4375, 150.0, "d", "width of the leaf-fall pulse"),
-        ParamInfo("LCMA", 5.0, 200.0, "gC m-2", "leaf carbon mass per leaf area"),
-        ParamInfo(
-            "uWUE",
-            0.5,
-            30.0,
-            "gC hPa0.5 kgH2O-1",
-            "underlying water-use efficiency of transpiration",
-        ),
+        *(_shared(n) for n in (
+            "decomposition_rate", "f_gpp", "f_fol", "f_root", "leaf_lifespan", "tor_wood",
+            "tor_root", "tor_litter", "tor_som", "Q10", "canopy_efficiency",
+        )),
+        _shared("Bday", group="process"),
+        _shared("flab"),
+        _shared("clab_release_period"),
+        _shared("Fday", group="process"),
+        _shared("leaf_fall_period"),
+        _shared("LCMA"),
+        _shared("uWUE"),
         ParamInfo("PAW_Qmax", 1.0, 1e5, "mm", "focal point of plant-available water drainage"),
-        ParamInfo(
-            "field_capacity",
-            1.0,
-            1e4,
-            "mm",
-            "field capacity of plant-available water for water stress",
-        ),
-        ParamInfo(
-            "wilting_point_frac", 0.01, 0.5, "1", "wilting point as a fraction of field capacity"
-        ),
-        ParamInfo(
-            "foliar_cf",
-            0.01,
-            1.0,
-            "1",
-            "combustion completeness of foliage (inert: no fire at sites)",
-        ),
-        ParamInfo(
-            "ligneous_cf",
-            0.01,
-            1.0,
-            "1",
-            "combustion completeness of labile, root and wood (inert)",
-        ),
-        ParamInfo(
-            "dom_cf", 0.01, 1.0, "1", "combustion completeness of soil organic matter (inert)"
-        ),
-        ParamInfo(
-            "resilience",
-            0.01,
-            1.0,
-            "1",
-            "surviving fraction of burned, non-combusted biomass (inert)",
-        ),
-        ParamInfo(
-            "lab_lifespan", 1.001, 8.0, "yr", "labile lifespan (1/L of labile released per year)"
-        ),
-        ParamInfo(
-            "moisture_factor",
-            0.01,
-            1.0,
-            "1",
-            "sensitivity of the rate modifier to the precipitation anomaly",
-        ),
-        ParamInfo(
-            "h2o_xfer",
-            0.01,
-            1.0,
-            "1",
-            "fraction of PAW drainage transferred to plant-unavailable water",
-        ),
+        _shared("field_capacity", description="field capacity of plant-available water for water stress"),
+        _shared("wilting_point_frac"),
+        *(_shared(n, description=DALEC993_TABLE[n].description + _INERT)
+          for n in ("foliar_cf", "ligneous_cf", "dom_cf", "resilience")),
+        _shared("lab_lifespan"),
+        _shared("moisture_factor"),
+        ParamInfo("h2o_xfer", 0.01, 1.0, "1", "fraction of PAW drainage transferred to plant-unavailable water"),
         ParamInfo("PUW_Qmax", 1.0, 1e5, "mm", "focal point of plant-unavailable water drainage"),
-        ParamInfo(
-            "boese_r", 0.01, 0.3, "mm MJ-1 m2", "radiation coefficient of evapotranspiration"
-        ),
-        ParamInfo("Clab", 1.0, 2000.0, "gC m-2", "initial labile carbon", _IP),
-        ParamInfo("Cfol", 1.0, 2000.0, "gC m-2", "initial foliar carbon", _IP),
-        ParamInfo("Croot", 1.0, 2000.0, "gC m-2", "initial root carbon", _IP),
-        ParamInfo("Cwood", 1.0, 1e5, "gC m-2", "initial wood carbon", _IP),
-        ParamInfo("Clitter", 1.0, 2000.0, "gC m-2", "initial litter carbon", _IP),
-        ParamInfo("Csom", 1.0, 2e5, "gC m-2", "initial soil organic matter carbon", _IP),
+        _shared("boese_r"),
+        *(_shared(n) for n in ("Clab", "Cfol", "Croot", "Cwood", "Clitter", "Csom")),
         ParamInfo("initial_PAW", 1.0, 1e4, "mm", "initial plant-available water", _IP),
         ParamInfo("initial_PUW", 1.0, 1e4, "mm", "initial plant-unavailable water", _IP),
     ]

@@ -9,10 +9,10 @@ import jax.numpy as jnp
 from ...params import ParamTable
 from ..base import AbstractDalec
 from ..components.canopy import AbstractCanopy, AcmCanopy, CanopyDrivers
-from ..components.carbon import CarbonPools, CarbonRates, carbon_rates, rate_modifier, update_carbon
+from ..components.carbon import CarbonPools, update_carbon
 from ..components.fire import apply_fire
 from ..components.hydrology import drainage_integrated, drainage_published
-from ..components.phenology import pulse
+from ..components.turnover_drivers import TurnoverDrivers, turnover_drivers
 from .structures import Dalec993Forcing, Dalec993Outputs, Dalec993Params, Dalec993Pools
 from .table import DALEC993_TABLE
 
@@ -28,10 +28,7 @@ class Dalec993Drivers(NamedTuple):
 
     forcing: Dalec993Forcing
     canopy: CanopyDrivers
-    temperate: jnp.ndarray  #: rate modifier, 1
-    lff: jnp.ndarray  #: leaf-fall pulse, d-1
-    lrf: jnp.ndarray  #: labile-release pulse, d-1
-    rates: CarbonRates  #: per-unit-pool loss rates over the step, d-1
+    turnover: TurnoverDrivers
 
 
 class Dalec993(AbstractDalec):
@@ -66,26 +63,10 @@ class Dalec993(AbstractDalec):
 
     def prepare(self, params: Dalec993Params, forcing: Dalec993Forcing) -> Dalec993Drivers:
         """Compute everything that depends on forcing and parameters only."""
-        f = forcing
-        tau = rate_modifier(
-            f.t_min,
-            f.t_max,
-            f.precip,
-            f.t_mean_longterm,
-            f.precip_mean_longterm,
-            params.Q10,
-            params.moisture_factor,
-        )
-        lff = pulse(f.days, params.leaf_lifespan, params.leaf_fall_period, params.Fday)
-        lrf = pulse(f.days, params.lab_lifespan, params.clab_release_period, params.Bday)
-        rates = carbon_rates(lff, lrf, tau, f.delta_t, params, conserving=self.conserving)
         return Dalec993Drivers(
-            forcing=f,
-            canopy=self.canopy.prepare(f),
-            temperate=tau,
-            lff=lff,
-            lrf=lrf,
-            rates=rates,
+            forcing=forcing,
+            canopy=self.canopy.prepare(forcing),
+            turnover=turnover_drivers(params, forcing, conserving=self.conserving),
         )
 
     def step(
@@ -100,7 +81,9 @@ class Dalec993(AbstractDalec):
         et = canopy.et
 
         carbon = CarbonPools(*pools[:6])
-        carbon, cf = update_carbon(carbon, gpp, drv.rates, dt, params, conserving=self.conserving)
+        carbon, cf = update_carbon(
+            carbon, gpp, drv.turnover.rates, dt, params, conserving=self.conserving
+        )
 
         # Water bucket (spec §1.3j-l).
         w0 = pools.water
@@ -133,14 +116,14 @@ class Dalec993(AbstractDalec):
             lai=lai,
             gpp=gpp,
             ET=et,
-            temperate=drv.temperate,
+            temperate=drv.turnover.temperate,
             respiration_auto=cf.respiration_auto,
             leaf_production=cf.leaf_production,
             labile_production=cf.labile_production,
             root_production=cf.root_production,
             wood_production=cf.wood_production,
-            lff=drv.lff,
-            lrf=drv.lrf,
+            lff=drv.turnover.lff,
+            lrf=drv.turnover.lrf,
             labile_release=cf.labile_release,
             leaf_litter=cf.leaf_litter,
             wood_litter=cf.wood_litter,
