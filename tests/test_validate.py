@@ -527,3 +527,294 @@ def test_single_daily_fluxnet_site_has_no_errors(data_dir):
     report = validate_dataset(ds)
     assert report.ok, str(report)
     assert report.step == "daily" and report.n_times == 3287
+
+
+# -- sites with different records (site_time_valid) ---------------------------------------
+FORCING = ("t_min", "t_max", "swrad", "vpd", "precip", "burned_area")
+#: site -> (first, last) month of its record in ``with_records``
+RECORDS = {"S0": (0, N_MONTHS - 1), "S1": (6, N_MONTHS - 1), "S2": (0, 17)}
+
+
+def _month(m: int) -> str:
+    return (pd.Timestamp("2001-01-01") + pd.DateOffset(months=m)).strftime("%Y-%m-%d")
+
+
+def with_records(ds: xr.Dataset, *, nan_outside: bool = True) -> xr.Dataset:
+    """Give the sites of ``canonical()`` different records, as the union readers do."""
+    ds = ds.copy(deep=True)
+    steps = np.arange(ds.sizes["time"])
+    valid = np.stack([(steps >= a) & (steps <= b) for a, b in RECORDS.values()])
+    flag = xr.DataArray(valid, dims=("site", "time"), coords={"site": ds["site"]})
+    ds["site_time_valid"] = flag
+    if nan_outside:
+        for name in FORCING:
+            ds[name] = ds[name].where(flag)
+    for s in ("gpp", "nee"):
+        ds[s] = ds[s].where(flag)
+        ds[f"{s}_mask"] = ds[f"{s}_mask"] & flag
+    ds["gpp_unc"] = ds["gpp_unc"].where(flag)
+    ds["split_time"] = ds["split_time"].where(flag, 0).astype(np.int8)
+    return ds
+
+
+@pytest.fixture(scope="module")
+def recorded() -> xr.Dataset:
+    return with_records(canonical())
+
+
+def _outside(site: str, month: int, value: float = 1.0) -> Callable[[xr.Dataset], xr.Dataset]:
+    """Observe gpp (value and mask True) at a step outside ``site``'s record."""
+
+    def f(ds: xr.Dataset) -> xr.Dataset:
+        i = SITES.index(site)
+        ds = _set("gpp", (i, month), value)(ds)
+        return _set("gpp_mask", (i, month), True)(ds)
+
+    return f
+
+
+def _nee_outside_without_mask(ds: xr.Dataset) -> xr.Dataset:
+    ds = _set("nee", (1, 2), 0.5)(ds)
+    return ds.drop_vars("nee_mask")
+
+
+def _flag(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[xr.Dataset], xr.Dataset]:
+    def f(ds: xr.Dataset) -> xr.Dataset:
+        ds["site_time_valid"] = ds["site_time_valid"].copy(data=fn(ds["site_time_valid"].values))
+        return ds
+
+    return f
+
+
+def _gap(site: int, months: slice) -> Callable[[np.ndarray], np.ndarray]:
+    def f(v: np.ndarray) -> np.ndarray:
+        v = v.copy()
+        v[site, months] = False
+        return v
+
+    return f
+
+
+def _empty(site: int) -> Callable[[np.ndarray], np.ndarray]:
+    return _gap(site, slice(None))
+
+
+def _int_flag(ds: xr.Dataset) -> xr.Dataset:
+    ds["site_time_valid"] = ds["site_time_valid"].astype(np.int8)
+    return ds
+
+
+def _time_only_flag(ds: xr.Dataset) -> xr.Dataset:
+    ds["site_time_valid"] = ds["site_time_valid"].any("site")
+    return ds
+
+
+# id -> (break the dataset with records, variable named, site, time, rule)
+BROKEN_RECORDS: dict[
+    str, tuple[Callable[[xr.Dataset], xr.Dataset], str, str | None, str | None, str]
+] = {
+    "NaN forcing inside the record": (
+        _set("t_max", (1, 8), np.nan),
+        "t_max",
+        "S1",
+        _month(8),
+        "non-finite",
+    ),
+    "fill value in forcing inside the record": (
+        _set("swrad", (2, 17), -9999.0),
+        "swrad",
+        "S2",
+        _month(17),
+        "sentinel",
+    ),
+    "impossible forcing inside the record": (
+        _set("precip", (1, 6), -1.0),
+        "precip",
+        "S1",
+        _month(6),
+        "impossible-value",
+    ),
+    "mask True outside the record": (
+        _outside("S2", 20),
+        "gpp_mask",
+        "S2",
+        _month(20),
+        "mask-outside-record",
+    ),
+    "observed outside the record without a mask": (
+        _nee_outside_without_mask,
+        "nee",
+        "S1",
+        _month(2),
+        "observed-outside-record",
+    ),
+    "gap inside a site's record": (
+        _flag(_gap(0, slice(10, 12))),
+        "site_time_valid",
+        "S0",
+        _month(10),
+        "record-gap",
+    ),
+    "site without a record": (_flag(_empty(2)), "site_time_valid", "S2", None, "empty-record"),
+    "record flag not boolean": (_int_flag, "site_time_valid", None, None, "dtype"),
+    "record flag without site dimension": (_time_only_flag, "site_time_valid", None, None, "dims"),
+}
+
+
+def test_different_records_are_valid(recorded, tmp_path, capsys):
+    report = validate_dataset(recorded)
+    assert report.ok and report.problems == (), str(report)
+    assert (report.n_sites, report.n_times, report.step) == (3, N_MONTHS, "monthly")
+    path = write_dataset(recorded, tmp_path / "records.nc")
+    assert validate_dataset(path).problems == ()
+    code, out, err = _cli(capsys, str(path))
+    assert code == 0, out + err
+
+
+def test_forcing_outside_the_record_is_not_checked():
+    ds = with_records(canonical(), nan_outside=False)  # finite forcing outside: fine
+    assert validate_dataset(ds).problems == ()
+    ds = _set("precip", (1, 0), -5.0)(ds)  # impossible, but outside S1's record
+    ds = _set("t_min", (2, 20), np.inf)(ds)
+    assert validate_dataset(ds).problems == ()
+
+
+@pytest.mark.parametrize("case", list(BROKEN_RECORDS), ids=list(BROKEN_RECORDS))
+def test_each_record_rule_is_reported(case, recorded, tmp_path, capsys):
+    breaker, variable, site, time, rule = BROKEN_RECORDS[case]
+    ds = breaker(recorded.copy(deep=True))
+    report = validate_dataset(ds)
+    found = _matching(report, variable, rule)
+    assert found, f"no {rule} error for {variable}:\n{report}"
+    p = found[0]
+    assert (p.site, p.time) == (site, time), str(p)
+    if rule == "record-gap":
+        assert "S0" in str(p) and f"record {_month(0)} to {_month(N_MONTHS - 1)}" in p.found
+        assert "(and 1 more at this site)" in p.found
+    path = write_dataset(ds, tmp_path / "broken.nc")
+    assert str(p) in [str(q) for q in validate_dataset(path).errors]
+    code, out, _ = _cli(capsys, str(path))
+    assert code == 1 and str(p) in out.splitlines()
+
+
+def test_non_boolean_record_flag_of_zeros_and_ones_is_still_used(recorded):
+    report = validate_dataset(_int_flag(recorded.copy(deep=True)))
+    assert [p.rule for p in report.errors] == ["dtype"]  # the NaN forcing is not flagged
+    assert "0/1" in report.errors[0].found
+
+
+def test_streams_are_judged_within_each_record(recorded):
+    ds = recorded.copy(deep=True)
+    inside = ds["site_time_valid"].values[1]
+    values = ds["gpp"].values.copy()
+    values[1] = np.where(inside, np.nan, 3.0)  # S1: observed only outside its record
+    ds["gpp"] = ds["gpp"].copy(data=values)
+    ds["gpp_mask"] = ds["gpp_mask"] & np.isfinite(ds["gpp"]) & ds["site_time_valid"]
+    report = validate_dataset(ds)
+    assert report.ok, str(report)
+    (p,) = [p for p in report.notices if p.rule == "site-without-observations"]
+    assert p.variable == "gpp" and "S1" in p.found and "within its record" in p.expected
+    ds["gpp_mask"] = ds["gpp_mask"] & False
+    errors = _matching(validate_dataset(ds), "gpp", "no-observations")
+    assert errors and "within the sites' records" in errors[0].expected
+
+
+def test_split_outside_the_record_is_a_notice(recorded):
+    ds = _set("split_time", (1, 0), 1)(recorded.copy(deep=True))
+    report = validate_dataset(ds)
+    assert report.ok
+    (p,) = report.notices
+    assert (p.rule, p.variable, p.site, p.time) == (
+        "split-outside-record",
+        "split_time",
+        "S1",
+        _month(0),
+    )
+
+
+def test_single_site_record_without_site_dimension(recorded):
+    one = recorded.isel(site=1)  # scalar site coordinate, time-only variables
+    assert validate_dataset(one).ok, str(validate_dataset(one))
+    flag = one["site_time_valid"].values.copy()
+    flag[10] = False
+    broken = one.assign(site_time_valid=one["site_time_valid"].copy(data=flag))
+    (p,) = _matching(validate_dataset(broken), "site_time_valid", "record-gap")
+    assert (p.site, p.time) == ("S1", _month(10))
+
+
+# -- the readers' outputs -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fluxnet_daily(fluxnet_dir):
+    from differland_bayes.io import read_fluxnet_sites
+
+    return read_fluxnet_sites(fluxnet_dir)
+
+
+def _assert_reader_output_ok(ds: xr.Dataset, step: str) -> ValidationReport:
+    report = validate_dataset(ds)
+    assert report.ok, "\n".join(report.lines()[:20])
+    assert report.step == step
+    assert not [p for p in report.notices if p.rule == "unknown-variable"], str(report)
+    return report
+
+
+@pytest.mark.parametrize("monthly", [False, True], ids=["daily", "monthly"])
+def test_fluxnet_reader_output_has_no_errors(monthly, fluxnet_daily, fluxnet_dir):
+    from differland_bayes.io import read_fluxnet_sites
+
+    ds = read_fluxnet_sites(fluxnet_dir, monthly=True) if monthly else fluxnet_daily
+    valid = ds["site_time_valid"].values
+    assert ds.sizes["site"] > 1 and not valid.all()  # a union axis with NaN forcing
+    assert np.isnan(ds["t_min"].values[~valid]).all()
+    _assert_reader_output_ok(ds, "monthly" if monthly else "daily")
+
+
+def test_fluxval_reader_output_has_no_errors(data_dir):
+    from differland_bayes.io import read_fluxval
+
+    path = data_dir / "cardamom-fluxval" / "fluxval_monthly.nc"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    report = _assert_reader_output_ok(read_fluxval(path), "monthly")
+    assert report.n_sites == 176
+
+
+def _first_step(ds: xr.Dataset, site: int, inside: bool, *, middle: bool = False) -> int:
+    steps = np.flatnonzero(ds["site_time_valid"].values[site] == inside)
+    return int(steps[len(steps) // 2] if middle else steps[0])
+
+
+def _fluxnet_nan_forcing(ds: xr.Dataset) -> tuple[xr.Dataset, int, int]:
+    j = _first_step(ds, 3, True, middle=True)
+    return _set("t_min", (3, j), np.nan)(ds), 3, j
+
+
+def _fluxnet_mask_outside(ds: xr.Dataset) -> tuple[xr.Dataset, int, int]:
+    j = _first_step(ds, 0, False)
+    ds = _set("gpp", (0, j), 2.0)(ds)
+    return _set("gpp_mask", (0, j), True)(ds), 0, j
+
+
+def _fluxnet_record_gap(ds: xr.Dataset) -> tuple[xr.Dataset, int, int]:
+    j = _first_step(ds, 5, True, middle=True)
+    return _flag(_gap(5, slice(j, j + 3)))(ds), 5, j
+
+
+@pytest.mark.parametrize(
+    ("breaker", "variable", "rule"),
+    [
+        (_fluxnet_nan_forcing, "t_min", "non-finite"),
+        (_fluxnet_mask_outside, "gpp_mask", "mask-outside-record"),
+        (_fluxnet_record_gap, "site_time_valid", "record-gap"),
+    ],
+    ids=["NaN forcing inside the record", "mask True outside the record", "gap in the record"],
+)
+def test_broken_fluxnet_reader_output_is_reported(fluxnet_daily, breaker, variable, rule):
+    ds, i, j = breaker(fluxnet_daily.copy(deep=True))
+    report = validate_dataset(ds)
+    assert not report.ok
+    found = _matching(report, variable, rule)
+    assert len(found) == 1, str(report)
+    site = str(ds["site"].values[i])
+    day = pd.Timestamp(ds["time"].values[j]).strftime("%Y-%m-%d")
+    assert (found[0].site, found[0].time) == (site, day)

@@ -27,6 +27,10 @@ _EXPORTS = {
     "get_model": "process",
     "simulate": "process",
     "simulate_dataset": "simulation",
+    "read_dataset": "dataset",
+    "write_dataset": "dataset",
+    "ValidationReport": "validate",
+    "validate_dataset": "validate",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
