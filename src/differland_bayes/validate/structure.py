@@ -260,6 +260,10 @@ def check_longitude(c: Checker) -> None:
     )
 
 
+#: variables of synthetic worlds that store the known truth (docs/data-format.md)
+TRUTH_PREFIXES = ("true_", "relationship_", "baseline_z")
+
+
 def check_unknown(c: Checker, forcing_variables: dict[str, tuple[str, bool, str]]) -> None:
     """Notices for data variables the canonical layout does not know (they are ignored)."""
     known = set(forcing_variables) | {"env", "split_time", "split_site", "lon", "feature_units"}
@@ -268,7 +272,7 @@ def check_unknown(c: Checker, forcing_variables: dict[str, tuple[str, bool, str]
         known |= {s, f"{s}_mask", f"{s}_unc"}
     lower = {k.lower(): k for k in known}
     for name in map(str, c.ds.data_vars):
-        if name in known:
+        if name in known or name.startswith(TRUTH_PREFIXES):
             continue
         hint = lower.get(name.lower())
         found = f"{name!r}" + (f" (did you mean {hint!r}?)" if hint else "") + ", ignored"
