@@ -86,7 +86,9 @@ def add_masks(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def env_matrix(ds: xr.Dataset, *, one_hot: bool = True) -> tuple[np.ndarray, list[str]]:
+def env_matrix(
+    ds: xr.Dataset, *, one_hot: bool = True, classes: list[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Numeric predictor matrix ``(site, n)`` and its column names.
 
     Parameters
@@ -96,6 +98,10 @@ def env_matrix(ds: xr.Dataset, *, one_hot: bool = True) -> tuple[np.ndarray, lis
         ``vegetation_class`` coordinate.
     one_hot : bool
         Append one column per vegetation class (1 where the site has that class).
+    classes : list of str, optional
+        The classes to encode, in order (e.g. those of the training sites, so that new
+        sites get the same columns); a site of another class gets zeros in every class
+        column. Default: the classes present in ``ds``, sorted.
     """
     cols: list[np.ndarray] = []
     names: list[str] = []
@@ -104,9 +110,16 @@ def env_matrix(ds: xr.Dataset, *, one_hot: bool = True) -> tuple[np.ndarray, lis
         cols.append(np.asarray(env.values, float))
         names += [str(f) for f in env["feature"].values]
     if one_hot and "vegetation_class" in ds.coords:
-        classes = pd.Categorical(np.asarray(ds["vegetation_class"].values).astype(str))
-        for c in classes.categories:
-            cols.append((np.asarray(classes) == c).astype(float)[:, None])
+        values = np.asarray(ds["vegetation_class"].values).astype(str)
+        if classes is None:
+            classes = list(pd.Categorical(values).categories)
+        unknown = sorted(set(values) - set(classes))
+        if unknown:
+            log.warning(
+                "vegetation classes %s not among %s: encoded as all zeros", unknown, classes
+            )
+        for c in classes:
+            cols.append((values == c).astype(float)[:, None])
             names.append(f"vegetation_class={c}")
     if not cols:
         return np.zeros((ds.sizes.get("site", 0), 0)), []
