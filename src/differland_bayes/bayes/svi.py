@@ -179,6 +179,7 @@ def make_guide(
     *,
     local_sites: str | Sequence[str] = ("eps",),
     plate: str | Sequence[str] | None = "site",
+    hidden_sites: Sequence[str] = (),
     rank: int | None = None,
     init_scale: float = 0.1,
     init_loc_fn: Callable[..., Any] | None = None,
@@ -203,7 +204,12 @@ def make_guide(
         only). Empty: a plain low-rank guide over every latent.
     plate : str or sequence of str or None
         Name(s) of the plate(s) the local sites live in (``"lowrank"`` only); they must be
-        exposed to the local guide, else NumPyro raises ``KeyError``.
+        exposed to the local guide, else NumPyro raises ``KeyError``. A local site inside
+        several plates (the hybrid model's ``eps`` is in ``site`` and ``parameter``)
+        needs all of them.
+    hidden_sites : sequence of str
+        Further sites hidden from the low-rank part (``"lowrank"`` only), e.g. the
+        deterministic sites of the hybrid model (``model.DETERMINISTIC_SITES``).
     rank : int, optional
         Rank of the low-rank covariance (NumPyro's default: about sqrt of the number of
         global latent dimensions).
@@ -238,7 +244,7 @@ def make_guide(
     guide = AutoGuideList(model)
     guide.append(
         AutoLowRankMultivariateNormal(
-            block(model, hide=local), rank=rank, init_scale=init_scale, **loc_kw
+            block(model, hide=[*local, *hidden_sites]), rank=rank, init_scale=init_scale, **loc_kw
         )
     )
     guide.append(

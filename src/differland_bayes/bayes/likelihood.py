@@ -1,0 +1,287 @@
+"""Observation likelihoods and the EDC potential of the hybrid model.
+
+The functions that add NumPyro sites are meant to be called inside the model's
+``site`` plate (``dim=-2``); they add their own ``time`` plate (``dim=-1``). Masked
+entries (nothing observed, outside the split, spin-up) contribute exactly 0 to the log
+density through :func:`numpyro.handlers.mask`; :func:`~differland_bayes.bayes.data.pack`
+guarantees NaN-free values, so masked entries never poison gradients.
+
+:func:`steady_state_edc` is pure JAX (spec §4.4); :func:`add_edc_potential` turns it
+into a ``numpyro.factor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from numpyro import handlers
+
+from .config import LikelihoodConfig
+from .data import StreamData
+
+__all__ = [
+    "EDC_EPS",
+    "EDC_POOLS",
+    "add_edc_potential",
+    "add_stream_likelihood",
+    "needs_learned_noise",
+    "observation_distribution",
+    "sample_noise_scales",
+    "steady_state_edc",
+    "year_end_weights",
+]
+
+#: the epsilon of spec §4.4 (denominator guard and inside the log)
+EDC_EPS = 1e-3
+
+#: carbon pools of the EDC, in the order of the models' ``Pools``
+EDC_POOLS: tuple[str, ...] = ("labile", "foliar", "root", "wood", "litter", "som")
+
+
+# -- noise ------------------------------------------------------------------------------
+def needs_learned_noise(has_unc: bool, config: LikelihoodConfig) -> bool:
+    """Whether a stream gets a learned noise sd ``noise_<stream>``.
+
+    Parameters
+    ----------
+    has_unc : bool
+        The stream came with its own uncertainty.
+    config : LikelihoodConfig
+        Observation model.
+    """
+    return not (config.use_data_uncertainty and has_unc) or config.add_learned_noise
+
+
+def sample_noise_scales(
+    has_unc: Mapping[str, bool], config: LikelihoodConfig
+) -> dict[str, jnp.ndarray | None]:
+    """Sample the learned per-stream noise sds (global sites ``noise_<stream>``).
+
+    Each is ``HalfNormal(config.noise_scale_for(stream))`` in the stream's units.
+
+    Parameters
+    ----------
+    has_unc : mapping of str to bool
+        Streams and whether each came with its own uncertainty.
+    config : LikelihoodConfig
+        Observation model.
+
+    Returns
+    -------
+    dict
+        Stream -> sampled scalar sd, or None where the data's uncertainty is used alone.
+    """
+    out: dict[str, jnp.ndarray | None] = {}
+    for name, unc in has_unc.items():
+        if needs_learned_noise(bool(unc), config):
+            out[name] = numpyro.sample(
+                f"noise_{name}", dist.HalfNormal(config.noise_scale_for(name))
+            )
+        else:
+            out[name] = None
+    return out
+
+
+def observation_distribution(
+    pred: jnp.ndarray,
+    unc: jnp.ndarray,
+    noise: jnp.ndarray | None,
+    has_unc: bool,
+    config: LikelihoodConfig,
+) -> dist.Distribution:
+    """Distribution of the observations of one stream around the prediction.
+
+    Parameters
+    ----------
+    pred : jax.Array
+        Model prediction ``(site, time)``.
+    unc : jax.Array
+        The data's 1-sd uncertainty ``(site, time)`` (0 where none).
+    noise : jax.Array or None
+        Learned noise sd of the stream (None: data uncertainty alone).
+    has_unc : bool
+        The stream came with its own uncertainty.
+    config : LikelihoodConfig
+        Observation model.
+
+    Returns
+    -------
+    numpyro.distributions.Distribution
+        ``Normal`` or ``StudentT`` with scale ``unc``, ``noise`` or
+        ``sqrt(unc**2 + noise**2)`` (see :class:`LikelihoodConfig`).
+    """
+    use_unc = config.use_data_uncertainty and has_unc
+    if use_unc and noise is not None:
+        scale = jnp.sqrt(unc**2 + noise**2)
+    elif use_unc:
+        scale = unc
+    else:
+        if noise is None:
+            raise ValueError("observation_distribution: a learned noise sd is needed here")
+        scale = jnp.broadcast_to(noise, jnp.shape(pred))
+    if config.family == "student_t":
+        return dist.StudentT(config.df, pred, scale)
+    return dist.Normal(pred, scale)
+
+
+def add_stream_likelihood(
+    name: str,
+    pred: jnp.ndarray,
+    stream: StreamData,
+    *,
+    noise: jnp.ndarray | None,
+    has_unc: bool,
+    config: LikelihoodConfig,
+    predict: bool = False,
+) -> jnp.ndarray:
+    """Add the observed site ``obs_<name>`` of one stream, masked where nothing was observed.
+
+    Call inside the ``site`` plate (``dim=-2``); a ``time`` plate (``dim=-1``) is added.
+
+    Parameters
+    ----------
+    name : str
+        Stream name.
+    pred : jax.Array
+        Model prediction on the observation steps, ``(site_batch, time)``.
+    stream : StreamData
+        Observations of the same sites, ``(site_batch, time)``.
+    noise : jax.Array or None
+        Learned noise sd (from :func:`sample_noise_scales`).
+    has_unc : bool
+        The stream came with its own uncertainty.
+    config : LikelihoodConfig
+        Observation model.
+    predict : bool
+        Draw new observations (prior / posterior predictive) instead of conditioning.
+
+    Returns
+    -------
+    jax.Array
+        The site's value (the observations, or the draws when ``predict``).
+    """
+    if pred.shape != stream.value.shape:
+        raise ValueError(
+            f"stream {name!r}: prediction of shape {pred.shape} does not match the "
+            f"observations' {stream.value.shape}; model and observation steps must coincide"
+        )
+    # masked entries carry unc = 0 in packed data: give them a valid (unused) scale
+    unc = jnp.where(stream.mask, stream.unc, 1.0)
+    d = observation_distribution(pred, unc, noise, has_unc, config)
+    with numpyro.plate("time", pred.shape[-1], dim=-1), handlers.mask(mask=stream.mask):
+        return numpyro.sample(f"obs_{name}", d, obs=None if predict else stream.value)
+
+
+# -- EDC --------------------------------------------------------------------------------
+def year_end_weights(doy: jnp.ndarray, delta_t: jnp.ndarray) -> jnp.ndarray:
+    """Weights averaging the end-of-step pools at the ends of calendar years.
+
+    A step ends a year when the next step's day of year is smaller; the last step does
+    when ``doy + delta_t > 365``. Monthly series give the published indices 11, 23, ...
+    If no step ends a year, the last step gets all the weight.
+
+    Parameters
+    ----------
+    doy, delta_t : jax.Array
+        Day of year and step length, ``(..., time)``.
+
+    Returns
+    -------
+    jax.Array
+        ``(..., time)`` non-negative weights summing to 1 along time.
+    """
+    wrap = doy[..., 1:] < doy[..., :-1]
+    last = doy[..., -1:] + delta_t[..., -1:] > 365.0
+    w = jnp.concatenate([wrap, last], axis=-1).astype(jnp.result_type(doy, float))
+    fallback = jnp.zeros_like(w).at[..., -1].set(1.0)
+    n = jnp.sum(w, axis=-1, keepdims=True)
+    w = jnp.where(n > 0, w, fallback)
+    return w / jnp.sum(w, axis=-1, keepdims=True)
+
+
+def _field(out: Any, name: str) -> jnp.ndarray:
+    value = getattr(out, name, None)
+    return jnp.zeros_like(out.gpp) if value is None else value
+
+
+def steady_state_edc(
+    outputs: Any, pools0: Any, forcing: Any, *, eps: float = EDC_EPS
+) -> jnp.ndarray:
+    """Steady-state ecological and dynamic constraint of spec §4.4, per site.
+
+    For each carbon pool ``p`` (labile, foliar, root, wood, litter, SOM), with inflows
+    and outflows summed over all steps (rates times the step length ``delta_t``)::
+
+        R_p  = sum(in_p) / max(sum(out_p), eps)
+        S_p  = R_p * mean(pool_p at year ends) / pool_p(0)
+        EDC  = sum_p log2(S_p + eps) ** 2
+
+    Parameters
+    ----------
+    outputs : NamedTuple
+        Model outputs, fields ``(..., time)`` (fire fluxes taken as 0 when the model has
+        none, as DALEC990).
+    pools0 : NamedTuple
+        Initial pools, fields ``(...)``; the first six are the carbon pools.
+    forcing : NamedTuple
+        Forcing with ``doy`` and ``delta_t`` ``(..., time)``.
+    eps : float
+        The epsilon of the published code (1e-3).
+
+    Returns
+    -------
+    jax.Array
+        ``(...)`` EDC values (0 at an exact steady state; log2 units squared).
+
+    Notes
+    -----
+    With a constant step length this equals the published value (the published code
+    sums the rates without ``delta_t``; the ratio is the same).
+    """
+    f = lambda n: _field(outputs, n)  # noqa: E731
+    fc = {p: f(f"{p}_fire_combust") for p in EDC_POOLS}
+    ft = {p: f(f"{p}_fire_transfer") for p in EDC_POOLS[:5]}
+    flows = {
+        "labile": (f("labile_production"), f("labile_release") + fc["labile"] + ft["labile"]),
+        "foliar": (
+            f("leaf_production") + f("labile_release"),
+            f("leaf_litter") + fc["foliar"] + ft["foliar"],
+        ),
+        "root": (f("root_production"), f("root_litter") + fc["root"] + ft["root"]),
+        "wood": (f("wood_production"), f("wood_litter") + fc["wood"] + ft["wood"]),
+        "litter": (
+            f("leaf_litter") + f("root_litter") + ft["labile"] + ft["foliar"] + ft["root"],
+            f("respiration_hetero_litter") + f("litter_to_som") + fc["litter"] + ft["litter"],
+        ),
+        "som": (
+            f("wood_litter") + f("litter_to_som") + ft["wood"] + ft["litter"],
+            f("respiration_hetero_som") + fc["som"],
+        ),
+    }
+    dt = jnp.broadcast_to(forcing.delta_t, outputs.gpp.shape)
+    w = year_end_weights(jnp.broadcast_to(forcing.doy, outputs.gpp.shape), dt)
+    total = jnp.zeros(outputs.gpp.shape[:-1], outputs.gpp.dtype)
+    for p, p0 in zip(EDC_POOLS, pools0, strict=False):
+        inflow, outflow = flows[p]
+        ratio = jnp.sum(inflow * dt, -1) / jnp.maximum(jnp.sum(outflow * dt, -1), eps)
+        mean_pool = jnp.sum(getattr(outputs, f"next_{p}_pool") * w, -1)
+        s = ratio * mean_pool / p0
+        total = total + jnp.log2(s + eps) ** 2
+    return total
+
+
+def add_edc_potential(edc: jnp.ndarray, scale: float) -> None:
+    """Add ``-scale * edc`` per site as the factor ``edc`` (inside the ``site`` plate).
+
+    Parameters
+    ----------
+    edc : jax.Array
+        ``(site_batch,)`` values from :func:`steady_state_edc`.
+    scale : float
+        Weight of the potential (``ModelConfig.edc_scale``).
+    """
+    numpyro.factor("edc", -scale * edc[:, None])
