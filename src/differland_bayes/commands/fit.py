@@ -13,19 +13,14 @@ import argparse
 import logging
 import sys
 
+from ._argtypes import int_at_least
+
 __all__ = ["register", "run"]
 
 log = logging.getLogger(__name__)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
-    return value
+_positive_int = int_at_least(1)
 
 
 def run(args: argparse.Namespace) -> int:

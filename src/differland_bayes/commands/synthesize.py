@@ -12,6 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ._argtypes import int_at_least
+
 __all__ = ["register"]
 
 log = logging.getLogger(__name__)
@@ -20,24 +22,10 @@ SUFFIXES = (".nc", ".zarr")
 STREAM_CHOICES = ("gpp", "nee", "reco", "et", "lai", "biomass", "sif", "vod")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
-    return value
+_positive_int = int_at_least(1)
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, found {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, found {text!r}")
-    return value
+_non_negative_int = int_at_least(0)
 
 
 def register(subparsers, formatter_class: type[argparse.HelpFormatter]) -> None:
