@@ -1,0 +1,162 @@
+"""``differland predict``: posterior predictive of a run as a canonical dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from differland_bayes.bayes.fitconfig import config_to_toml, config_with, load_config
+from differland_bayes.cli import main
+from differland_bayes.dataset import STREAMS, read_dataset, write_dataset
+
+FREE = ["canopy_efficiency", "LCMA", "f_fol", "Q10"]
+STREAM_NAMES = ["gpp", "nee", "et", "lai"]
+TINY = {
+    "data.synthetic.sites": 6,
+    "data.synthetic.years": 1,
+    "data.synthetic.free_parameters": FREE,
+    "data.site_split": "all",
+    "data.holdout_fraction": 0.0,
+    "model.free_parameters": FREE,
+    "network.hidden": [8],
+    "svi.schedule": "constant",
+    "svi.warmup": 0,
+    "svi.lr": 0.02,
+    "svi.checkpoint_every": 0,
+}
+SAMPLES = 16
+
+
+def _cli(*args) -> int:
+    return main(["-q", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("predict")
+    cfg = config_with(load_config(REPO / "examples" / "configs" / "synthetic.toml"), TINY)
+    config = root / "tiny.toml"
+    config.write_text(config_to_toml(cfg), encoding="utf-8")
+    out = root / "run"
+    assert _cli("fit", config, "--out", out, "--steps", 20, "--no-progress") == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def new_world(run_dir) -> Path:
+    """The same generator with another seed, its sites renamed: sites the run never saw."""
+    from differland_bayes.synthetic import synthesize
+
+    ds = synthesize(4, model="dalec993", years=1, seed=11, free_parameters=FREE,
+                    streams=STREAM_NAMES)  # fmt: skip
+    ds = ds.assign_coords(site=[f"new-{i}" for i in range(ds.sizes["site"])])
+    return write_dataset(ds, run_dir.parent / "new_world.nc")
+
+
+@pytest.fixture(scope="module")
+def pred_training(run_dir) -> Path:
+    out = run_dir.parent / "pred_training.nc"
+    args = ["predict", run_dir, "--data", "training", "--out", out]
+    assert _cli(*args, "--samples", SAMPLES, "--draws", "--seed", 3) == 0
+    return out
+
+
+def _check_layout(pred, *, draws: bool) -> None:
+    q = pred["quantile"].values
+    np.testing.assert_allclose(q, [0.05, 0.5, 0.95])
+    assert pred["fitted"].dtype == bool and pred["fitted"].dims == ("site",)
+    for s in STREAM_NAMES:
+        assert pred[s].dims == ("site", "time")
+        assert pred[f"{s}_quantile"].dims == ("quantile", "site", "time")
+        assert pred[f"{s}_obs"].dims == ("site", "time")
+        assert pred[f"{s}_mask"].dtype == bool
+        assert pred[s].attrs["units"] == STREAMS[s].units
+        assert pred[f"{s}_obs"].attrs["units"] == STREAMS[s].units
+        qs = pred[f"{s}_quantile"].values
+        assert np.all(np.isfinite(qs)) and np.all(np.isfinite(pred[s].values))
+        assert np.all(np.diff(qs, axis=0) >= 0)  # quantiles ordered
+        mean = pred[s].values
+        assert np.all((mean >= qs[0] - 1e-9) & (mean <= qs[-1] + 1e-9)) or (
+            np.mean((mean >= qs[0]) & (mean <= qs[-1])) > 0.97
+        )
+        obs, mask = pred[f"{s}_obs"].values, pred[f"{s}_mask"].values
+        assert np.all(np.isfinite(obs[mask])) and np.all(np.isnan(obs[~mask]))
+        assert (f"{s}_draws" in pred) == draws
+        if draws:
+            assert pred[f"{s}_draws"].dims == ("sample", "site", "time")
+            assert pred.sizes["sample"] == SAMPLES
+    p = pred["parameters_quantile"]
+    assert p.dims == ("quantile", "site", "parameter")
+    assert sorted(pred["parameter"].values) == sorted(FREE)
+    assert pred["parameter_units"].dims == ("parameter",)
+    assert np.all(np.diff(p.values, axis=0) >= 0)
+    assert np.all(np.isfinite(p.values))
+    assert pred.attrs["num_samples"] == SAMPLES
+
+
+def test_training_data_are_fitted_sites(run_dir, pred_training):
+    pred = read_dataset(pred_training)
+    _check_layout(pred, draws=True)
+    assert bool(pred["fitted"].all())
+    assert pred.attrs["seed"] == 3 and pred.attrs["run_dir"] == str(run_dir)
+    # the observations are the training data's, on its site/time coordinates
+    assert pred.sizes["site"] == TINY["data.synthetic.sites"]
+    assert int(pred["gpp_mask"].sum()) > 0
+    resid = (pred["gpp"] - pred["gpp_obs"]).where(pred["gpp_mask"])
+    assert np.isfinite(float(resid.mean()))
+
+
+def test_new_sites_predicted_from_environment(run_dir, new_world, tmp_path):
+    out = tmp_path / "pred_new.nc"
+    args = ["predict", run_dir, "--data", new_world, "--out", out, "--samples", SAMPLES]
+    assert _cli(*args, "--quantiles", "0.05,0.5,0.95") == 0
+    pred = read_dataset(out)
+    _check_layout(pred, draws=False)
+    assert not bool(pred["fitted"].any())
+    data = read_dataset(new_world)
+    np.testing.assert_array_equal(pred["site"].values, data["site"].values)
+    np.testing.assert_array_equal(pred["time"].values, data["time"].values)
+
+
+def test_mixed_sites_flagged_by_id(run_dir, tmp_path):
+    from differland_bayes.bayes.fit import load_dataset, restore_fit
+
+    fit = restore_fit(run_dir)
+    ds, _ = load_dataset(fit.config, fit.process)
+    ids = [str(s) for s in ds["site"].values]
+    renamed = [s if i % 2 == 0 else f"other-{s}" for i, s in enumerate(ids)]
+    data = write_dataset(ds.assign_coords(site=renamed), tmp_path / "mixed.nc")
+    out = tmp_path / "pred_mixed.nc"
+    assert _cli("predict", run_dir, "--data", data, "--out", out, "--samples", SAMPLES) == 0
+    pred = read_dataset(out)
+    np.testing.assert_array_equal(pred["fitted"].values, [i % 2 == 0 for i in range(len(ids))])
+    _check_layout(pred, draws=False)
+
+
+def test_refuses_to_overwrite(run_dir, pred_training, capsys):
+    before = pred_training.read_bytes()
+    args = ["predict", run_dir, "--data", "training", "--out", pred_training]
+    assert _cli(*args, "--samples", 4) == 2
+    assert "overwrite" in capsys.readouterr().err
+    assert pred_training.read_bytes() == before
+
+
+def test_bad_run_dir_is_a_one_line_error(tmp_path, capsys):
+    out = tmp_path / "p.nc"
+    assert _cli("predict", tmp_path / "nope", "--data", "training", "--out", out) == 2
+    err = capsys.readouterr().err.strip()
+    assert "run directory not found" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_data_not_matching_the_run(run_dir, new_world, tmp_path, capsys):
+    ds = read_dataset(new_world).drop_vars(["lai", "lai_unc", "lai_mask"], errors="ignore")
+    data = write_dataset(ds, tmp_path / "no_lai.nc")
+    out = tmp_path / "p.nc"
+    assert _cli("predict", run_dir, "--data", data, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "lai" in err and "do not match the run" in err
+    assert not out.exists()
