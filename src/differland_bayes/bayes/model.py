@@ -18,6 +18,9 @@ name                          kind       shape                meaning
 ``prior_net$params``          param      pytree               network weights (point mode)
 ``prior_net/<path>``          sample     weight shape         weights (Bayesian mode)
 ``prior_net_weight_prior``    factor     ()                   weight prior (point mode)
+``process_nn$params``         param      pytree               process-model network weights
+``process_nn/<path>``         sample     weight shape         the same (Bayesian mode)
+``process_nn_weight_prior``   factor     ()                   their weight prior (point mode)
 ``sigma``                     sample     (P,)                 residual sd per parameter
 ``noise_<stream>``            sample     ()                   learned noise sd of a stream
 ``eps``                       sample     (B, P)               standard-normal residual
@@ -34,6 +37,13 @@ ELBO stays unbiased), ``time`` (``dim=-1`` inside ``site``). ``<path>`` in Bayes
 mode is the weight's Equinox key path, e.g. ``prior_net/trunk[0].weight``; NumPyro's
 ``random_eqx_module`` also registers ``prior_net$params`` there, which then goes unused.
 Fixed parameters (``ModelConfig.fixed_parameters``) appear in ``theta`` only.
+
+The ``process_nn`` sites exist only when the process model holds trainable arrays (a
+hybrid option such as ``get_model(..., water_stress="nn_paw", key=...)``); they are
+registered like the prior network's (``eqx_module`` plus the weight-prior factor in point
+mode, ``random_eqx_module`` with the same ``Normal(0, weight_prior_scale / sqrt(fan_in))``
+/ ``Normal(0, bias_prior_scale)`` priors in Bayesian mode), and the registered module is
+the process simulated. Static fields (e.g. standardisation constants) are not registered.
 
 Guides: ``AutoNormal`` and ``AutoDelta`` work directly (also subsampled). For a
 structured guide, ``AutoGuideList`` with a low-rank guide of
@@ -75,6 +85,7 @@ __all__ = [
     "LOCAL_PLATES",
     "LOCAL_SITES",
     "NET_NAME",
+    "PROCESS_NN_NAME",
     "ParameterLayout",
     "check_data",
     "hybrid_model",
@@ -88,6 +99,8 @@ __all__ = [
 
 #: name of the network in the program (``numpyro.param`` / sample-site prefix)
 NET_NAME = "prior_net"
+#: name of the process model's own network weights, if it has any
+PROCESS_NN_NAME = "process_nn"
 #: local latent sites (one value per site; inside the subsampled ``site`` plate)
 LOCAL_SITES: tuple[str, ...] = ("eps",)
 #: plates the local sites live in; a guide of the local sites must expose them all
@@ -333,7 +346,8 @@ def hybrid_model(
         Packed data (:func:`~differland_bayes.bayes.data.pack`); the spin-up window is
         excluded there (``spinup_steps``).
     process : AbstractDalec
-        The process model.
+        The process model. If it holds trainable arrays (hybrid options), they are
+        registered as ``process_nn`` params / samples and initialised at its values.
     net : EnvPriorNet
         Initial prior network (:func:`init_prior_net`); its arrays are the initial
         values of the ``prior_net$params`` param.
@@ -364,6 +378,13 @@ def hybrid_model(
     else:
         nn = eqx_module(NET_NAME, net)
         numpyro.factor(f"{NET_NAME}_weight_prior", weight_log_prior(nn, ncfg))
+    if jax.tree.leaves(eqx.filter(process, eqx.is_inexact_array)):
+        # hybrid process model: its network weights are global latents like the prior net's
+        if ncfg.bayesian_weights:
+            process = random_eqx_module(PROCESS_NN_NAME, process, prior=_weight_prior(ncfg))
+        else:
+            process = eqx_module(PROCESS_NN_NAME, process)
+            numpyro.factor(f"{PROCESS_NN_NAME}_weight_prior", weight_log_prior(process, ncfg))
 
     with numpyro.plate("parameter", layout.n_free, dim=-1):
         sigma = numpyro.sample(
