@@ -12,8 +12,9 @@
   bit-for-bit: fitting ``N`` steps and resuming to ``N + M`` gives exactly the
   parameters and losses of one ``N + M``-step run.
 
-:func:`make_optimizer` builds Adam with gradient clipping and a learning-rate schedule;
-:func:`make_guide` builds the autoguides that work with subsampled plates.
+:func:`make_optimizer` (:mod:`.optim`) builds Adam with gradient clipping and a
+learning-rate schedule; :func:`make_guide` (:mod:`.guides`) builds the autoguides that
+work with subsampled plates; both are re-exported here.
 
 Randomness comes only from the explicit ``key`` argument; nothing is seeded globally.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -31,21 +32,15 @@ from typing import Any, Literal, NamedTuple
 import jax
 import numpy as np
 import optax
-from numpyro.handlers import block
 from numpyro.infer import SVI, Trace_ELBO, TraceMeanField_ELBO
-from numpyro.infer.autoguide import (
-    AutoDelta,
-    AutoGuide,
-    AutoGuideList,
-    AutoLowRankMultivariateNormal,
-    AutoNormal,
-)
 from numpyro.infer.elbo import ELBO
 from numpyro.infer.svi import SVIState
 from numpyro.optim import _NumPyroOptim, optax_to_numpyro
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, restore_tree, save_checkpoint
+from .guides import GUIDE_KINDS, make_guide
+from .optim import SCHEDULES, make_optimizer
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -61,196 +56,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GUIDE_KINDS = ("normal", "lowrank", "delta")  #: valid ``kind`` values of :func:`make_guide`
-SCHEDULES = ("cosine", "constant", "exponential")  #: valid schedules of :func:`make_optimizer`
 LOSS_KINDS = ("trace", "meanfield")  #: valid ``loss`` names of :func:`fit_svi`
 CHECKPOINT_FILE = "checkpoint.npz"  #: file name of the checkpoint inside ``checkpoint_dir``
 
 _SMOOTHING = 0.05  #: weight of the newest loss in the exponential moving average shown
 _SYNC_EVERY = 50  #: at most this many steps between host transfers of the losses
-
-
-# --------------------------------------------------------------------------- optimizer
-
-
-def make_optimizer(
-    lr: float = 1e-3,
-    *,
-    clip_norm: float | None = 10.0,
-    schedule: Literal["cosine", "constant", "exponential"] = "cosine",
-    warmup_steps: int = 0,
-    total_steps: int | None = None,
-    end_lr_factor: float = 0.01,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    as_numpyro: bool = False,
-) -> optax.GradientTransformation | _NumPyroOptim:
-    """Adam with global-norm gradient clipping and a learning-rate schedule.
-
-    Parameters
-    ----------
-    lr : float
-        Peak learning rate.
-    clip_norm : float or None
-        Clip gradients to this global norm before Adam; ``None`` disables clipping.
-    schedule : {"cosine", "constant", "exponential"}
-        After the warm-up: ``"constant"`` keeps ``lr``; ``"cosine"`` decays it along a
-        half cosine to ``lr * end_lr_factor`` at ``total_steps``; ``"exponential"`` decays
-        it geometrically to ``lr * end_lr_factor`` at ``total_steps``.
-    warmup_steps : int
-        Length of a linear warm-up from 0 to ``lr`` (0: none).
-    total_steps : int, optional
-        Length of the whole schedule, warm-up included; required by the decaying
-        schedules. Later steps keep the final rate.
-    end_lr_factor : float
-        Final learning rate as a fraction of ``lr`` for the decaying schedules.
-    b1, b2 : float
-        Adam's moment decay rates.
-    as_numpyro : bool
-        Return the transformation wrapped for NumPyro with
-        :func:`numpyro.optim.optax_to_numpyro` instead of the bare Optax object (both are
-        accepted by :func:`fit_svi` and :class:`numpyro.infer.SVI`).
-
-    Returns
-    -------
-    optax.GradientTransformation or numpyro.optim._NumPyroOptim
-        The optimizer.
-
-    Raises
-    ------
-    ValueError
-        For an unknown schedule, a decaying schedule without ``total_steps``, or
-        inconsistent step counts / rates.
-
-    Notes
-    -----
-    The schedule is indexed by the optimizer's own update count, which does not advance
-    on steps rejected by ``stable_update``.
-    """
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if clip_norm is not None and not clip_norm > 0:
-        raise ValueError(f"clip_norm must be positive or None, got {clip_norm}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
-    if warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
-    if schedule != "constant":
-        if total_steps is None:
-            raise ValueError(f"schedule {schedule!r} needs total_steps")
-        if total_steps <= warmup_steps:
-            raise ValueError(
-                f"total_steps ({total_steps}) must exceed warmup_steps ({warmup_steps})"
-            )
-        if not 0 < end_lr_factor <= 1:
-            raise ValueError(f"end_lr_factor must be in (0, 1], got {end_lr_factor}")
-
-    if schedule == "constant":
-        after: optax.Schedule = optax.constant_schedule(lr)
-    elif schedule == "cosine":
-        assert total_steps is not None
-        after = optax.cosine_decay_schedule(lr, total_steps - warmup_steps, alpha=end_lr_factor)
-    else:
-        assert total_steps is not None
-        after = optax.exponential_decay(
-            lr,
-            transition_steps=total_steps - warmup_steps,
-            decay_rate=end_lr_factor,
-            end_value=lr * end_lr_factor,
-        )
-    if warmup_steps:
-        sched = optax.join_schedules(
-            [optax.linear_schedule(0.0, lr, warmup_steps), after], [warmup_steps]
-        )
-    else:
-        sched = after
-
-    parts = [] if clip_norm is None else [optax.clip_by_global_norm(clip_norm)]
-    tx = optax.chain(*parts, optax.adam(sched, b1=b1, b2=b2))
-    return optax_to_numpyro(tx) if as_numpyro else tx
-
-
-# --------------------------------------------------------------------------- guides
-
-
-def make_guide(
-    model: Callable[..., Any],
-    kind: Literal["normal", "lowrank", "delta"] = "normal",
-    *,
-    local_sites: str | Sequence[str] = ("eps",),
-    plate: str | Sequence[str] | None = "site",
-    hidden_sites: Sequence[str] = (),
-    rank: int | None = None,
-    init_scale: float = 0.1,
-    init_loc_fn: Callable[..., Any] | None = None,
-) -> AutoGuide:
-    """Build an autoguide that works with subsampled plates.
-
-    Parameters
-    ----------
-    model : callable
-        The NumPyro model.
-    kind : {"normal", "lowrank", "delta"}
-        ``"normal"``: :class:`~numpyro.infer.autoguide.AutoNormal` (mean field, every
-        latent). ``"delta"``: :class:`~numpyro.infer.autoguide.AutoDelta` (MAP).
-        ``"lowrank"``: an :class:`~numpyro.infer.autoguide.AutoGuideList` of an
-        :class:`~numpyro.infer.autoguide.AutoLowRankMultivariateNormal` over the global
-        latents (the model with ``local_sites`` hidden) and an ``AutoNormal`` over the
-        local sites (the model with only ``local_sites`` and ``plate`` exposed), the
-        combination that supports subsampled plates (a plain low-rank guide raises
-        "AutoContinuous guide does not support local latent variables").
-    local_sites : str or sequence of str
-        Names of the per-item latent sites inside the subsampled plate (``"lowrank"``
-        only). Empty: a plain low-rank guide over every latent.
-    plate : str or sequence of str or None
-        Name(s) of the plate(s) the local sites live in (``"lowrank"`` only); they must be
-        exposed to the local guide, else NumPyro raises ``KeyError``. A local site inside
-        several plates (the hybrid model's ``eps`` is in ``site`` and ``parameter``)
-        needs all of them.
-    hidden_sites : sequence of str
-        Further sites hidden from the low-rank part (``"lowrank"`` only), e.g. the
-        deterministic sites of the hybrid model (``model.DETERMINISTIC_SITES``).
-    rank : int, optional
-        Rank of the low-rank covariance (NumPyro's default: about sqrt of the number of
-        global latent dimensions).
-    init_scale : float
-        Initial posterior scale (``"normal"``/``"lowrank"``).
-    init_loc_fn : callable, optional
-        A NumPyro init strategy (e.g. :func:`numpyro.infer.init_to_median`) for the
-        initial locations; default the autoguide's own.
-
-    Returns
-    -------
-    numpyro.infer.autoguide.AutoGuide
-        The guide.
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``kind``.
-    """
-    if kind not in GUIDE_KINDS:
-        raise ValueError(f"unknown guide kind {kind!r}; valid kinds: {', '.join(GUIDE_KINDS)}")
-    loc_kw: dict[str, Any] = {} if init_loc_fn is None else {"init_loc_fn": init_loc_fn}
-    if kind == "normal":
-        return AutoNormal(model, init_scale=init_scale, **loc_kw)
-    if kind == "delta":
-        return AutoDelta(model, **loc_kw)
-
-    local = [local_sites] if isinstance(local_sites, str) else list(local_sites)
-    plates = [] if plate is None else [plate] if isinstance(plate, str) else list(plate)
-    if not local:
-        return AutoLowRankMultivariateNormal(model, rank=rank, init_scale=init_scale, **loc_kw)
-    guide = AutoGuideList(model)
-    guide.append(
-        AutoLowRankMultivariateNormal(
-            block(model, hide=[*local, *hidden_sites]), rank=rank, init_scale=init_scale, **loc_kw
-        )
-    )
-    guide.append(
-        AutoNormal(block(model, expose=[*local, *plates]), init_scale=init_scale, **loc_kw)
-    )
-    return guide
 
 
 # --------------------------------------------------------------------------- results
