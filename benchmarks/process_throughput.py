@@ -343,9 +343,9 @@ def report(results: list[Result], args: argparse.Namespace, load0, load1) -> str
         "first call = tracing + lowering + XLA compilation + one run; compile = the first "
         "call without its run (tracing + lowering + XLA); best = fastest "
         "timed call; other procs = CPUs kept busy by other processes during the "
-        "row's measurement (from /proc/stat). XLA runs this workload on one thread, so "
-        "a busy second CPU slows it through shared hardware only; compare figures taken "
-        "at similar load.",
+        "row's measurement (from /proc/stat). XLA's CPU runtime runs independent "
+        "operations on both CPUs, so any other busy process slows these figures (up to "
+        "2x on a 2-CPU VM); compare figures taken at similar load.",
     ]
     busiest = max((r.other for r in results if r.other is not None), default=None)
     if busiest is not None and busiest > 0.25:
