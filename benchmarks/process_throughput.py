@@ -13,11 +13,12 @@ Forcing is real: the site forcing of the reference files tiled across sites and 
 (the phenology clock keeps running across repetitions). Parameters are ``z ~ N(0, 1)``
 (seeded). Throughput is site-steps per second from the median of ``--repeats`` timed
 calls after one untimed warm-up call; "first call" is the wall time of the first call
-(tracing + XLA compilation + one run), with JAX's persistent compilation cache disabled.
+(tracing + lowering + XLA compilation + one run), with JAX's persistent compilation
+cache disabled.
 
 Run from the repository root::
 
-    python benchmarks/process_throughput.py            # full (a few minutes on 2 cores)
+    python benchmarks/process_throughput.py            # full (~40 s on 2 idle cores)
     python benchmarks/process_throughput.py --quick    # smoke test
 """
 
