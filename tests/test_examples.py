@@ -9,7 +9,10 @@ import pytest
 from conftest import REPO
 
 EXAMPLES = sorted((REPO / "examples").glob("[0-9]*.py"))
-ARGS = {"01_simulate_site.py": ["--site", "US-Var"]}
+ARGS = {
+    "01_simulate_site.py": ["--site", "US-Var"],
+    "03_fluxval_crossvalidation.py": ["--quick", "--folds", "2", "--samples", "20"],
+}
 
 
 def test_examples_exist():

@@ -187,6 +187,25 @@ def test_union_forcing_has_gaps_so_build_forcing_refuses(daily):
         build_forcing(daily.isel(time=slice(0, 800)), get_model("dalec990"))
 
 
+def test_every_site_can_be_filled_outside_its_record(daily, monthly):
+    from differland_bayes.bayes.records import fill_outside_records
+
+    for ds in (daily, monthly):
+        filled = fill_outside_records(ds)
+        valid = ds.site_time_valid.values
+        for name in FORCING:
+            assert np.all(np.isfinite(filled[name].values)), name
+            np.testing.assert_array_equal(filled[name].values[valid], ds[name].values[valid])
+            assert "climatology" in filled[name].attrs["fill_outside_record"]
+        # observations, masks and the record flag are left alone
+        for name in OBS:
+            np.testing.assert_array_equal(filled[f"{name}_mask"].values, ds[f"{name}_mask"].values)
+        np.testing.assert_array_equal(filled.site_time_valid.values, valid)
+    # the whole axis of the 16 sites builds a model forcing once filled
+    f = build_forcing(fill_outside_records(monthly), get_model("dalec993"))
+    assert f.t_min.shape == (16, monthly.sizes["time"])
+
+
 def test_common_period(fluxnet_dir):
     ds = read_fluxnet_sites(fluxnet_dir, sites=["US-Var", "US-Ton"], period="common")
     assert str(ds.time.values[0])[:10] == "2002-01-01"

@@ -62,6 +62,7 @@ from .fit_problem import (  # noqa: F401
 )
 from .fit_restore import RestoredFit, restore_fit
 from .fitconfig import FitConfig, config_to_dict, config_to_toml, load_config
+from .hybrid_process import process_meta
 from .model import hybrid_model
 from .run import (
     CHECKPOINT_DIR,
@@ -69,6 +70,7 @@ from .run import (
     DATA_META_FILE,
     HELDOUT_LOSSES_FILE,
     LOSSES_FILE,
+    MAP_LOSSES_FILE,
     PARAMS_FILE,
     SUMMARY_FILE,
     RunPlan,
@@ -203,6 +205,7 @@ def _data_meta(cfg: FitConfig, source: str, problem: FitProblem) -> dict[str, An
             "name": problem.process.name,
             "mode": cfg.model.mode,
             "water_stress": cfg.model.water_stress,
+            **process_meta(problem.process),
         },
         "sites": sites,
         "train_sites": [s for s, h in zip(sites, held, strict=True) if not h],
@@ -326,7 +329,18 @@ def run_fit(
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     s = cfg.svi
+    init_params = None
     try:
+        if s.map_steps > 0 and resumed_from == 0:
+            from .warmstart import map_warm_start
+
+            warm = map_warm_start(
+                cfg, problem, key=jax.random.fold_in(problem.key, 1), progress_bar=progress_bar
+            )
+            problem, init_params = warm.problem, warm.init_params
+            write_losses(
+                staging / MAP_LOSSES_FILE, np.arange(1, len(warm.losses) + 1), warm.losses
+            )
         fit = fit_svi(
             hybrid_model,
             problem.guide,
@@ -343,6 +357,7 @@ def run_fit(
             checkpoint_dir=staging / CHECKPOINT_DIR,
             checkpoint_every=s.checkpoint_every or None,
             resume=plan.resume,
+            init_params=init_params,
         )
     except BaseException:
         discard_staging(plan)

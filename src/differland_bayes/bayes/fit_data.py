@@ -15,8 +15,8 @@ import numpy as np
 import xarray as xr
 
 from ..process.base import AbstractDalec
-from ..process.registry import get_model
 from .fitconfig import FitConfig
+from .hybrid_process import build_process, synthesis_process
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -89,7 +89,7 @@ def _read_source(cfg: FitConfig, process: AbstractDalec) -> tuple[xr.Dataset, st
         log.info("data: synthetic world, %d sites x %d years, seed %d", s.sites, s.years, s.seed)
         ds = synthesize(
             s.sites,
-            model=process,
+            model=synthesis_process(process, cfg.model.water_stress, cfg.model.mode),
             years=s.years,
             seed=s.seed,
             free_parameters=list(s.free_parameters) or None,
@@ -162,7 +162,10 @@ def load_dataset(cfg: FitConfig, process: AbstractDalec | None = None) -> tuple[
     ds : xarray.Dataset
         The canonical dataset on the model's time step, reduced to the fitted sites
         (``data.sites``, ``data.site_split``). Daily data are aggregated to months for
-        the monthly ``dalec993``.
+        the monthly ``dalec993``. Sites with different records (``site_time_valid``,
+        ``data.period = "union"``) are kept as they are: :func:`~.data.pack` fills
+        their forcing outside the records (:mod:`.records`) and masks the observations
+        there.
     source : str
         Description of the source (the path, or "synthetic world").
 
@@ -207,14 +210,16 @@ def load_dataset(cfg: FitConfig, process: AbstractDalec | None = None) -> tuple[
         ds = to_monthly(ds)
     ds = _select_sites(ds, cfg)
     if "site_time_valid" in ds and not bool(ds["site_time_valid"].all()):
-        raise ValueError(
-            f"{source}: the sites have different records (site_time_valid), but a fit needs "
-            "forcing at every site and time step; use data.period = 'common' (fluxnet-sites) "
-            "or choose data.sites whose records cover the same period"
-        )
+        valid = np.asarray(ds["site_time_valid"].transpose("site", "time").values, bool)
+        log.info(
+            "data: the sites have different records (site_time_valid): %d of %d site-steps "
+            "lie outside them; their forcing is filled with each site's calendar "
+            "climatology when packed, and their observations are masked",
+            int((~valid).sum()), valid.size,
+        )  # fmt: skip
     return ds, source
 
 
 def _process(cfg: FitConfig) -> AbstractDalec:
     m = cfg.model
-    return get_model(m.process, water_stress=m.water_stress, mode=m.mode)
+    return build_process(m.process, water_stress=m.water_stress, mode=m.mode, seed=cfg.svi.seed)

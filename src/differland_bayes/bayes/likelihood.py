@@ -147,7 +147,8 @@ def add_stream_likelihood(
     name : str
         Stream name.
     pred : jax.Array
-        Model prediction on the observation steps, ``(site_batch, time)``.
+        Model prediction on the observation steps, ``(site_batch, time_obs)``
+        (:func:`~.operators.predict_observed`).
     stream : StreamData
         Observations of the same sites, ``(site_batch, time)``.
     noise : jax.Array or None
@@ -167,7 +168,9 @@ def add_stream_likelihood(
     if pred.shape != stream.value.shape:
         raise ValueError(
             f"stream {name!r}: prediction of shape {pred.shape} does not match the "
-            f"observations' {stream.value.shape}; model and observation steps must coincide"
+            f"observations' {stream.value.shape}; expected the prediction on the observation "
+            "steps (average model steps onto them with operators.predict_observed and "
+            "FitData.aggregation, e.g. pack(..., observation_step='monthly'))"
         )
     # masked entries carry unc = 0 in packed data: give them a valid (unused) scale
     unc = jnp.where(stream.mask, stream.unc, 1.0)

@@ -16,7 +16,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-__all__ = ["OPERATORS", "aggregate", "aggregation_index", "model_streams", "predict_stream"]
+__all__ = [
+    "OPERATORS",
+    "aggregate",
+    "aggregation_index",
+    "model_streams",
+    "predict_observed",
+    "predict_stream",
+]
 
 
 def _biomass(out: Any) -> jnp.ndarray:
@@ -130,28 +137,71 @@ def aggregation_index(model_time: Any, obs_time: Any, *, obs_end: Any = None) ->
     return idx.astype(np.int32)
 
 
-def aggregate(values: jnp.ndarray, index: jnp.ndarray | None, n_obs: int) -> jnp.ndarray:
+def aggregate(
+    values: jnp.ndarray,
+    index: jnp.ndarray | None,
+    n_obs: int,
+    weight: jnp.ndarray | None = None,
+) -> jnp.ndarray:
     """Average model steps within each observation step (last axis = time).
 
     Parameters
     ----------
     values : jax.Array
-        ``(..., time_model)`` values of a stream on model steps.
+        ``(..., time_model)`` values of a stream on model steps (units of the stream).
     index : jax.Array or None
-        From :func:`aggregation_index`; None means model and observation steps coincide.
+        ``(time_model,)`` from :func:`aggregation_index`; None means model and
+        observation steps coincide (``values`` is returned as it is).
     n_obs : int
         Number of observation steps.
+    weight : jax.Array, optional
+        ``(..., time_model)`` non-negative weight of each model step (broadcast against
+        ``values``), e.g. 1 on the days whose observations entered a monthly mean and 0
+        elsewhere; default 1 everywhere (the mean over every model step of the
+        observation step).
 
     Returns
     -------
     jax.Array
-        ``(..., n_obs)`` means (NaN-free: an observation step with no model step gets 0,
-        and must be masked).
+        ``(..., n_obs)`` weighted means (NaN-free: an observation step with no model
+        step, or zero total weight, gets 0 and must be masked).
     """
     if index is None:
         return values
-    moved = jnp.moveaxis(values, -1, 0)
+    if weight is None:
+        weight = jnp.ones(values.shape[-1:], values.dtype)
+    weight = jnp.broadcast_to(jnp.asarray(weight, values.dtype), values.shape)
+    index = jnp.asarray(index)
+    moved = jnp.moveaxis(values * weight, -1, 0)
     sums = jax.ops.segment_sum(moved, index, num_segments=n_obs + 1)[:n_obs]
-    counts = jax.ops.segment_sum(jnp.ones_like(index, dtype=values.dtype), index, n_obs + 1)[:n_obs]
-    counts = counts.reshape(counts.shape + (1,) * (moved.ndim - 1))
-    return jnp.moveaxis(sums / jnp.maximum(counts, 1.0), 0, -1)
+    counts = jax.ops.segment_sum(jnp.moveaxis(weight, -1, 0), index, num_segments=n_obs + 1)
+    counts = counts[:n_obs]
+    return jnp.moveaxis(sums / jnp.where(counts > 0, counts, 1.0), 0, -1)
+
+
+def predict_observed(name: str, outputs: Any, n_obs: int, aggregation: Any = None) -> jnp.ndarray:
+    """Prediction of stream ``name`` on its observation steps.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`OPERATORS`.
+    outputs : NamedTuple
+        Model outputs with fields ``(site, time_model)``.
+    n_obs : int
+        Number of observation steps (``StreamData.value.shape[-1]``).
+    aggregation : Aggregation, optional
+        ``FitData.aggregation`` (``index`` ``(time_model,)`` and ``weight[name]``
+        ``(site, time_model)``); None when model and observation steps coincide.
+
+    Returns
+    -------
+    jax.Array
+        ``(site, n_obs)``: the operator's value (:func:`predict_stream`), averaged over
+        the weighted model steps of each observation step where steps differ
+        (:func:`aggregate`), in the units of the stream.
+    """
+    pred = predict_stream(name, outputs)
+    if aggregation is None:
+        return pred
+    return aggregate(pred, aggregation.index, n_obs, weight=aggregation.weight[name])

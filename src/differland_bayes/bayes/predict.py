@@ -54,9 +54,9 @@ from numpyro import handlers
 from numpyro.infer import Predictive
 
 from ..dataset import env_matrix
-from ..forcing import build_forcing
 from .config import ModelConfig
 from .data import FitData, FitMeta, StreamData
+from .hybrid_process import process_from_params
 from .likelihood import needs_learned_noise
 from .mcmc import NUTSFit, condition_on_network, network_from_params
 from .model import (
@@ -68,6 +68,7 @@ from .model import (
 )
 from .operators import OPERATORS, predict_stream
 from .prior_net import EnvPriorNet
+from .records import build_site_forcing
 from .svi import SVIFit
 
 __all__ = [
@@ -337,6 +338,13 @@ def posterior_draws(
     )
 
 
+def _fitted_process(posterior: Posterior, process: Any, config: ModelConfig) -> Any:
+    """Return the process model with an SVI fit's point-estimated hybrid weights, if any."""
+    if isinstance(posterior, SVIFit) and not config.network.bayesian_weights:
+        return process_from_params(process, posterior.best_params)
+    return process
+
+
 def _model_for(net: EnvPriorNet, config: ModelConfig) -> Any:
     return hybrid_model if config.network.bayesian_weights else condition_on_network(net)
 
@@ -423,6 +431,7 @@ def posterior_predictive(
         key=k_draw,
         num_samples=num_samples,
     )
+    process = _fitted_process(posterior, process, config)
     n_sites = data.env.shape[0]
     if "eps" not in draws or jnp.shape(draws["eps"])[1:2] != (n_sites,):
         found = tuple(jnp.shape(draws["eps"])) if "eps" in draws else None
@@ -480,7 +489,8 @@ def encode_sites(ds: xr.Dataset, process: Any, meta: FitMeta) -> tuple[Any, jnp.
     env = (x - np.asarray(meta.env_mean)) / sd
     if not np.all(np.isfinite(env)):
         raise ValueError("env: expected finite predictors at every new site, found NaN or inf")
-    return build_forcing(ds, process), jnp.asarray(env)
+    # filled outside each site's record where the sites' records differ (union axis)
+    return build_site_forcing(ds, process), jnp.asarray(env)
 
 
 def _new_site_uncertainty(
@@ -597,6 +607,7 @@ def predict_new_sites(
         num_samples=num_samples,
     )
     draws = {k: v for k, v in draws.items() if k != "eps"}  # fresh eps for the new sites
+    process = _fitted_process(posterior, process, config)
     if "sigma" not in draws:
         raise ValueError(f"posterior: expected draws of sigma, found {sorted(draws)}")
 

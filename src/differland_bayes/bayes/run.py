@@ -16,6 +16,7 @@ Layout of ``RUN_DIR``::
       losses.csv           step,loss: the ELBO loss of every step (NaN: a rejected step)
       heldout_losses.csv   step,loss: the held-out sites' loss at each early-stopping
                            evaluation (header only without held-out sites)
+      map_losses.csv       step,loss of the MAP warm start (only with svi.map_steps > 0)
       summary.json         final loss, steps taken and requested, best step, whether
                            early stopping ended the fit, wall time, versions
       checkpoints/
@@ -67,6 +68,7 @@ __all__ = [
     "DATA_META_FILE",
     "HELDOUT_LOSSES_FILE",
     "LOSSES_FILE",
+    "MAP_LOSSES_FILE",
     "PARAMS_FILE",
     "RUN_FILES",
     "SUMMARY_FILE",
@@ -97,6 +99,7 @@ DATA_META_FILE = "data_meta.json"
 PARAMS_FILE = "params.npz"
 LOSSES_FILE = "losses.csv"
 HELDOUT_LOSSES_FILE = "heldout_losses.csv"
+MAP_LOSSES_FILE = "map_losses.csv"  #: optional: the MAP warm start's losses
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_DIR = "checkpoints"
 #: every entry of a complete run directory
