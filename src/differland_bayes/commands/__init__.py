@@ -5,4 +5,4 @@ subparser and sets ``func`` (``args -> int`` exit status). Modules must not impo
 xarray at import time, so that ``differland --help`` stays fast.
 """
 
-COMMAND_MODULES = ("validate", "synthesize", "fit", "predict")
+COMMAND_MODULES = ("validate", "synthesize", "fit", "predict", "report", "compare")
