@@ -102,12 +102,13 @@ def test_every_problem_is_reported_with_its_key_path():
     problems = info.value.problems
     expected = [
         "svi.steps: expected int, found str",
-        "svi.guide: expected one of 'normal', 'lowrank', 'delta', found 'iaf'",
+        "svi.guide: expected one of 'normal', 'lowrank', 'delta', 'site_mvn', found 'iaf'",
         "svi.stepz: unknown key (did you mean 'steps'?)",
         "network.hidden[1]: expected an integer >= 1, found 0",
         "data.streams[1]: expected one of",
         "data.source: expected one of",
-        "model.water_stress: expected one of 'default', 'nothing' for dalec993",
+        "model.water_stress: expected one of 'default', 'nothing', 'nn_paw', 'nn_whole' for "
+        "dalec993",
         "model.fixed_parameters: expected parameter names of dalec993",
         "likelihood.df: expected float, found bool",
         "bogus: unknown key",
@@ -123,8 +124,13 @@ def test_values_and_cross_checks():
         config_from_dict({"data": {"holdout_fraction": 1.0}})
     with pytest.raises(ConfigError, match=r"svi.warmup: expected fewer warm-up steps"):
         config_from_dict({"svi": {"steps": 10, "warmup": 10}})
-    with pytest.raises(ConfigError, match=r"svi.rank: only used by svi.guide = 'lowrank'"):
+    with pytest.raises(ConfigError, match=r"svi.rank: only used by svi.guide = 'lowrank' or"):
         config_from_dict({"svi": {"rank": 4}})
+    assert config_from_dict({"svi": {"guide": "site_mvn", "rank": 2}}).svi.rank == 2
+    for option in ("nn_paw", "nn_whole"):
+        for process in ("dalec993", "dalec990"):
+            raw = {"model": {"process": process, "water_stress": option}}
+            assert config_from_dict(raw).model.water_stress == option
     with pytest.raises(ConfigError, match=r"model.fixed_parameters.Q10: expected a value in"):
         config_from_dict({"model": {"fixed_parameters": {"Q10": 1e6}}})
     with pytest.raises(ConfigError, match=r"also in model.fixed_parameters"):
@@ -168,10 +174,12 @@ def test_load_config_errors(tmp_path):
         load_config(bad)
 
 
-@pytest.mark.parametrize("name", ["synthetic", "fluxval", "fluxnet_monthly"])
+@pytest.mark.parametrize("name", ["synthetic", "fluxval", "fluxnet_monthly", "synthetic_nn_paw"])
 def test_example_configs_parse(name):
     cfg = load_config(CONFIGS / f"{name}.toml")
     assert cfg.model.process == "dalec993"
+    if name == "synthetic_nn_paw":
+        assert cfg.model.water_stress == "nn_paw" and cfg.svi.guide == "site_mvn"
 
 
 def test_cli_reports_config_problems_on_one_line(tmp_path, capsys):
@@ -355,3 +363,95 @@ def test_interrupted_fit_keeps_its_checkpoint_for_resume(tiny, tmp_path, monkeyp
     with pytest.raises(ValueError, match="broken"):
         fit_module.run_fit(load_config(tiny), out, overwrite=True, progress_bar=False)
     assert not staging.exists() and not out.exists()  # nothing worth resuming is left
+
+
+# --------------------------------------------------------------------------- hybrid models
+
+
+def _weights_of(process) -> dict[str, np.ndarray]:
+    """Key path -> array of a process model's trainable arrays (``params.npz`` names)."""
+    import equinox as eqx
+    import jax
+
+    tree = eqx.filter(process, eqx.is_inexact_array)
+    return {
+        jax.tree_util.keystr(path).lstrip("."): np.asarray(leaf)
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+    }
+
+
+def test_bayesian_nn_paw_fit_with_site_mvn_then_predict(tmp_path):
+    """``differland fit`` -> run directory -> ``restore_fit`` -> ``differland predict``."""
+    import xarray as xr
+
+    from differland_bayes.bayes.fit import restore_fit
+
+    cfg = _write_config(
+        tmp_path / "nn_paw.toml",
+        **{
+            "model.water_stress": "nn_paw",
+            "network.bayesian_weights": True,
+            "svi.guide": "site_mvn",
+            "svi.batch_size": 4,
+            "data.holdout_fraction": 0.0,
+        },
+    )
+    out = tmp_path / "run"
+    assert _fit(cfg, "--out", out, "--steps", 20) == 0
+    run = load_run(out)
+    assert run.meta["process"]["water_stress"] == "nn_paw"
+    assert run.meta["process"]["nn_weights"] == 31
+    loss = run.losses.loss
+    assert np.all(np.isfinite(loss)) and loss[-5:].mean() < loss[:5].mean()
+    locs = {k: v for k, v in run.params.items() if k.startswith("process_nn/")}
+    assert sum(v.size for k, v in locs.items() if k.endswith("_auto_loc")) == 31
+    assert run.params["eps_auto_scale_tril"].shape == (8, 4, 4)
+
+    restored = restore_fit(out)
+    assert restored.process.canopy.water_stress.n_weights == 31
+    assert set(restored.params) == set(run.params)
+
+    pred = tmp_path / "pred.nc"
+    assert main(["-q", "predict", str(out), "--data", "training", "--out", str(pred),
+                 "--samples", "10"]) == 0  # fmt: skip
+    with xr.open_dataset(pred) as ds:
+        assert bool(ds["fitted"].all()) and ds.sizes["site"] == 8
+        for s in ("gpp", "nee", "et", "lai"):
+            assert np.all(np.isfinite(ds[s].values)), s
+
+
+def test_point_nn_whole_fit_restores_its_fitted_weights_and_constants(tmp_path):
+    from differland_bayes.bayes.fit import restore_fit
+    from differland_bayes.bayes.hybrid_process import NN_CONSTANTS, build_process
+    from differland_bayes.bayes.predict_dataset import predict_to_dataset
+
+    cfg = _write_config(
+        tmp_path / "nn_whole.toml",
+        **{"model.water_stress": "nn_whole", "data.holdout_fraction": 0.0},
+    )
+    out = tmp_path / "run"
+    assert _fit(cfg, "--out", out, "--steps", 15) == 0
+    run = load_run(out)
+    recorded = run.meta["process"]
+    assert recorded["nn_weights"] == 202 and sorted(recorded["nn_constants"]) == sorted(
+        NN_CONSTANTS
+    )
+    restored = restore_fit(out)
+    canopy = restored.process.canopy
+    assert {n: getattr(canopy, n) for n in NN_CONSTANTS} == recorded["nn_constants"]
+    stored = run.params["process_nn$params"]
+    assert len(stored) == 6  # three (weight, bias) pairs
+    fitted = _weights_of(restored.process)
+    initial = _weights_of(
+        build_process("dalec993", water_stress="nn_whole", constants=recorded["nn_constants"])
+    )
+    assert sorted(fitted) == sorted(stored) == sorted(initial)
+    for key, value in stored.items():
+        np.testing.assert_array_equal(fitted[key], value)  # the fitted weights, restored
+    assert max(float(np.max(np.abs(fitted[k] - initial[k]))) for k in initial) > 1e-4
+
+    from differland_bayes.bayes.fit import load_dataset
+
+    ds, _ = load_dataset(restored.config, restored.process)
+    pred = predict_to_dataset(out, ds, num_samples=8, fit=restored)
+    assert np.all(np.isfinite(pred["gpp"].values))

@@ -167,3 +167,141 @@ def test_nn_paw_process_in_the_numpyro_model(world, bayesian):
     for _ in range(2):
         state, loss = svi.update(state, data, **kw)
         assert np.isfinite(float(loss))
+
+
+# --------------------------------------------------------------------------- fit configuration
+
+FREE = ["canopy_efficiency", "LCMA", "f_fol", "Q10"]
+
+
+def _problem(world, option: str, *, bayesian: bool, guide: str = "site_mvn"):
+    from differland_bayes.bayes.fit_problem import build_problem
+    from differland_bayes.bayes.fitconfig import FitConfig, config_with
+    from differland_bayes.bayes.hybrid_process import build_process
+
+    cfg = config_with(
+        FitConfig(),
+        {
+            "data.site_split": "all",
+            "model.water_stress": option,
+            "model.free_parameters": FREE,
+            "network.hidden": [8],
+            "network.bayesian_weights": bayesian,
+            "svi.guide": guide,
+            "svi.batch_size": 4,
+            "svi.lr": 0.02,
+            "svi.schedule": "constant",
+            "svi.seed": 3,
+        },
+    )
+    process = build_process("dalec993", water_stress=option, seed=cfg.svi.seed)
+    return cfg, build_problem(cfg, world, process)
+
+
+def _weight_sites(process) -> dict:
+    """``process_nn/<path>`` -> initial array, as ``random_eqx_module`` names them."""
+    return {
+        f"process_nn/{jax.tree_util.keystr(path)[1:]}": leaf
+        for path, leaf in jax.tree_util.tree_leaves_with_path(_weights(process))
+    }
+
+
+@pytest.mark.parametrize(("option", "n_weights"), [("nn_paw", 31), ("nn_whole", 202)])
+def test_bayesian_process_weights_start_at_the_module_initialisation(world, option, n_weights):
+    from differland_bayes.bayes.hybrid_process import n_process_weights, process_key
+
+    _, problem = _problem(world, option, bayesian=True)
+    process = problem.process
+    assert n_process_weights(process) == n_weights
+    if option == "nn_whole":  # standardised with the fitted sites' forcing, not 0 / 1
+        co2 = np.asarray(problem.data.forcing.co2)
+        assert process.canopy.co2_mean == pytest.approx(co2.mean(), rel=1e-5)
+        assert process.canopy.co2_sd == pytest.approx(co2.std(), rel=1e-4)
+    # the module's own Glorot-normal initialisation from the svi.seed key
+    fresh = (NeuralWaterStress if option == "nn_paw" else NeuralCanopy)(key=process_key(3))
+    own = process.canopy.water_stress if option == "nn_paw" else process.canopy
+    for a, b in zip(jax.tree.leaves(_weights(own)), jax.tree.leaves(_weights(fresh)), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    svi = SVI(hybrid_model, problem.guide, optax.adam(1e-2), Trace_ELBO())
+    state = svi.init(problem.key, problem.data, **problem.model_kwargs)
+    params = svi.get_params(state)
+    locs = {
+        k[: -len("_auto_loc")]: v
+        for k, v in params.items()
+        if k.startswith("process_nn/") and k.endswith("_auto_loc")
+    }
+    assert sum(int(np.size(v)) for v in locs.values()) == n_weights
+    initial = _weight_sites(process)
+    assert sorted(locs) == sorted(initial)
+    for name, value in initial.items():  # the module's values, not prior draws
+        np.testing.assert_allclose(np.asarray(locs[name]), np.asarray(value), rtol=1e-6)
+    assert params["eps_auto_scale_tril"].shape == (8, len(FREE), len(FREE))
+
+
+def test_bayesian_nn_paw_fit_improves_the_loss(world):
+    from differland_bayes.bayes.svi import fit_svi
+
+    _, problem = _problem(world, "nn_paw", bayesian=True)
+    steps = 80
+    fit = fit_svi(
+        hybrid_model,
+        problem.guide,
+        key=problem.key,
+        num_steps=steps,
+        optimizer=problem.optimizer,
+        model_args=(problem.data,),
+        model_kwargs=problem.model_kwargs,
+        progress_bar=False,
+    )
+    assert np.all(np.isfinite(fit.losses))
+    assert fit.losses[-15:].mean() < fit.losses[:15].mean() - 0.05 * abs(fit.losses[:15].mean())
+    initial = _weight_sites(problem.process)
+    moved = [
+        float(np.max(np.abs(np.asarray(fit.params[f"{k}_auto_loc"]) - np.asarray(v))))
+        for k, v in initial.items()
+    ]
+    assert len(moved) == 4 and max(moved) > 1e-3  # the process network is learned
+
+
+def test_point_nn_paw_predictions_use_the_fitted_process_weights(world):
+    from differland_bayes.bayes.hybrid_process import process_from_params
+    from differland_bayes.bayes.predict import posterior_predictive, simulate_draws
+    from differland_bayes.bayes.svi import fit_svi
+
+    _, problem = _problem(world, "nn_paw", bayesian=False, guide="normal")
+    kw = problem.model_kwargs
+    fit = fit_svi(
+        hybrid_model,
+        problem.guide,
+        key=problem.key,
+        num_steps=30,
+        optimizer=problem.optimizer,
+        model_args=(problem.data,),
+        model_kwargs=kw,
+        progress_bar=False,
+    )
+    fitted = process_from_params(problem.process, fit.best_params)
+    moved = [
+        float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+        for a, b in zip(
+            jax.tree.leaves(_weights(fitted)),
+            jax.tree.leaves(_weights(problem.process)),
+            strict=True,
+        )
+    ]
+    assert max(moved) > 1e-4  # point-estimated weights are learned
+    pp = posterior_predictive(
+        problem.data,
+        process=kw["process"],  # the initial module: the fit's weights must replace it
+        net=kw["net"],
+        config=kw["config"],
+        posterior=fit,
+        key=jax.random.key(0),
+        num_samples=4,
+        return_outputs=("gpp",),
+    )
+    with_fitted = simulate_draws(fitted, pp["theta"], problem.data.forcing, ["gpp"])["gpp"]
+    with_initial = simulate_draws(problem.process, pp["theta"], problem.data.forcing, ["gpp"])
+    np.testing.assert_allclose(pp["gpp"], with_fitted, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(pp["gpp"], with_initial["gpp"], rtol=1e-4)

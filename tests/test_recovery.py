@@ -7,10 +7,12 @@ residual. Simplification: every other parameter (and the initial pools) is the s
 every site in this world and is fixed at its true value in the fit
 (``ModelConfig(fixed_parameters=...)``), so only the three free parameters are learned.
 20 % of the sites are held out. The fit is SVI in two stages: a MAP warm start
-(``AutoDelta``, network weights, ``sigma`` and every site's ``eps``), then a full-rank
-``AutoMultivariateNormal`` started at the MAP point (a mean-field guide cannot
+(``AutoDelta``, network weights, ``sigma`` and every site's ``eps``), then
+``make_guide(..., "site_mvn")`` started at the MAP point: a full covariance matrix per
+site over its free parameters' residuals (block diagonal across sites; mean field over
+the globals), which also works on minibatches of sites. A mean-field guide cannot
 represent the trade-off between the free parameters of a site and gave intervals about
-2x too narrow). The prior network is linear in the standardised environment and the
+2x too narrow. The prior network is linear in the standardised environment and the
 one-hot vegetation class (``hidden=()``): a hidden layer of 16 overfits the 51 training
 sites, collapses ``sigma`` and again makes the intervals too narrow.
 
@@ -21,7 +23,9 @@ free parameter, at training and at held-out sites; 90 % predictive intervals at 
 held-out sites cover 80-98 % of their observations.
 
 The work is done by ``benchmarks/recovery.py`` (which prints the same figures for a
-bigger world).
+bigger world). With ``site_mvn`` (seed 0, 2 CPU cores, about 1 min): z coverage 0.837
+(per parameter 0.78 / 0.84 / 0.88), r >= 0.938 (training) and >= 0.962 (held out),
+held-out predictive coverage 0.903.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 ARGS = [
     "--sites", "64", "--years", "3", "--seed", "0", "--fit-seed", "1",
-    "--hidden", "", "--guide", "mvn",
+    "--hidden", "", "--guide", "site_mvn",
     "--map-steps", "1000", "--map-lr", "0.02",
     "--svi-steps", "3000", "--svi-lr", "0.01", "--particles", "4",
     "--draws", "300",

@@ -75,7 +75,7 @@ def _assert_trees_equal(a, b):
 # --------------------------------------------------------------------------- guides
 
 
-@pytest.mark.parametrize("kind", ["normal", "lowrank", "delta"])
+@pytest.mark.parametrize("kind", ["normal", "lowrank", "delta", "site_mvn"])
 def test_each_guide_kind_fits_subsampled_model(kind, y_sites):
     guide = make_guide(hier_model, kind, local_sites=("eps",), plate="site", rank=1)
     fit = fit_svi(
@@ -95,13 +95,17 @@ def test_each_guide_kind_fits_subsampled_model(kind, y_sites):
     if kind == "lowrank":
         assert "auto_cov_factor" in fit.params  # the low-rank part over the globals
         assert fit.params["eps_auto_loc"].shape == (N_SITES,)  # AutoNormal over the locals
+    if kind == "site_mvn":
+        assert "auto_cov_factor" in fit.params  # rank given: low-rank globals
+        assert fit.params["eps_auto_loc"].shape == (N_SITES, 1)  # one 1-d block per site
+        assert fit.params["eps_auto_scale_tril"].shape == (N_SITES, 1, 1)
     median = fit.guide.median(fit.params)
     assert abs(float(median["mu"]) - float(y_sites.mean())) < 0.5
     assert fit.best_step == 400 and not fit.stopped_early and fit.heldout_losses.size == 0
 
 
 def test_unknown_guide_kind_lists_valid_kinds():
-    with pytest.raises(ValueError, match="valid kinds: normal, lowrank, delta"):
+    with pytest.raises(ValueError, match="valid kinds: normal, lowrank, delta, site_mvn"):
         make_guide(hier_model, "iaf")
 
 

@@ -69,3 +69,16 @@ def test_map_steps_must_be_positive(problem_and_cfg):
     problem, cfg = problem_and_cfg
     with pytest.raises(ValueError, match="svi.map_steps: expected a positive"):
         map_warm_start(config_with(cfg, {"svi.map_steps": 0}), problem, key=jax.random.key(0))
+
+
+def test_local_residuals_are_started_for_every_guide_kind_with_local_locations(problem_and_cfg):
+    from differland_bayes.bayes.fit_problem import problem_guide
+    from differland_bayes.bayes.warmstart import _local_loc_params
+
+    _, cfg = problem_and_cfg
+    eps = np.ones((6, len(FREE)))
+    for kind in ("normal", "lowrank", "site_mvn"):
+        guide = problem_guide(config_with(cfg, {"svi.guide": kind}), {})
+        got = _local_loc_params(guide, {"eps": eps, "sigma": np.ones(len(FREE))})
+        assert list(got) == ["eps_auto_loc"], kind
+        np.testing.assert_array_equal(np.asarray(got["eps_auto_loc"]), eps)

@@ -26,6 +26,7 @@ from .data import FitData, FitMeta, StreamData, pack
 from .fit_data import _process
 from .fitconfig import FitConfig
 from .guides import make_guide
+from .hybrid_process import is_hybrid, n_process_weights, with_forcing_constants
 from .model import (
     DETERMINISTIC_SITES,
     LOCAL_PLATES,
@@ -170,6 +171,30 @@ class FitProblem:
         return ParameterLayout(self.process.table, self.fixed_parameters).free_names
 
 
+def problem_guide(cfg: FitConfig, values: Mapping[str, Any]) -> Any:
+    """Build the guide ``cfg.svi`` asks for, started at ``values`` (others: prior median).
+
+    Parameters
+    ----------
+    cfg : FitConfig
+        The configuration (``svi.guide``, ``svi.rank``, ``svi.init_scale``).
+    values : mapping
+        Initial (constrained) values of latent sites that are not subsampled, e.g.
+        :func:`~.model.initial_values` or the point of a MAP warm start.
+    """
+    s = cfg.svi
+    return make_guide(
+        hybrid_model,
+        s.guide,
+        local_sites=LOCAL_SITES,
+        plate=LOCAL_PLATES,
+        hidden_sites=DETERMINISTIC_SITES,
+        rank=s.rank or None,
+        init_scale=s.init_scale,
+        init_loc_fn=_init_strategy(values),
+    )
+
+
 def build_problem(
     cfg: FitConfig, ds: xr.Dataset, process: AbstractDalec | None = None
 ) -> FitProblem:
@@ -198,8 +223,16 @@ def build_problem(
         process = _process(cfg)
     d, s = cfg.data, cfg.svi
     full, meta = pack(
-        ds, process, streams=list(d.streams) or None, split=d.split, spinup_steps=d.spinup_steps
+        ds,
+        process,
+        streams=list(d.streams) or None,
+        split=d.split,
+        spinup_steps=d.spinup_steps,
+        observation_step=d.observation_step,
     )
+    if cfg.model.water_stress == "nn_whole":
+        # the network's inputs are standardised with the fitted sites' forcing
+        process = with_forcing_constants(process, full.forcing)
     n_sites = int(full.env.shape[0])
     fixed = resolve_fixed_parameters(
         cfg, process, full.streams, burned_area=getattr(full.forcing, "burned_area", None)
@@ -211,6 +244,12 @@ def build_problem(
         process.name, cfg.model.mode, cfg.model.water_stress, layout.n_free,
         list(layout.free_names), len(fixed),
     )  # fmt: skip
+    if is_hybrid(process):
+        log.info(
+            "hybrid process network (%s): %d weight(s), %s",
+            cfg.model.water_stress, n_process_weights(process),
+            "random variables" if model_config.network.bayesian_weights else "point estimates",
+        )  # fmt: skip
 
     root = jax.random.key(s.seed)
     k_net, k_svi = jax.random.split(root)
@@ -232,16 +271,7 @@ def build_problem(
         if batch > n_sites:
             log.warning("svi.batch_size %d > %d sites: using every site", batch, n_sites)
         batch = None
-    guide = make_guide(
-        hybrid_model,
-        s.guide,
-        local_sites=LOCAL_SITES,
-        plate=LOCAL_PLATES,
-        hidden_sites=DETERMINISTIC_SITES,
-        rank=s.rank or None,
-        init_scale=s.init_scale,
-        init_loc_fn=_init_strategy(initial_values(net, model_config)),
-    )
+    guide = problem_guide(cfg, initial_values(net, model_config, process))
     optimizer = make_optimizer(
         s.lr,
         clip_norm=s.clip_norm or None,

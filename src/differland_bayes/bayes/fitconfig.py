@@ -7,7 +7,7 @@ dataclass fields of this module, which in turn take the model's defaults from
 and report **every** problem at once, each with its key path::
 
     svi.steps: expected int, found str ('300')
-    svi.guide: expected one of 'normal', 'lowrank', 'delta', found 'iaf'
+    svi.guide: expected one of 'normal', 'lowrank', 'delta', 'site_mvn', found 'iaf'
     network.hiden: unknown key (did you mean 'hidden'?)
 
 :func:`config_to_toml` writes a configuration back (the run directory keeps the
@@ -27,12 +27,21 @@ Schema (defaults in brackets)
     model predicts], ``split`` [1: fit observations with ``split_time == 1``],
     ``site_split`` ["train": sites whose ``split_site`` is ``train``; ``"all"``],
     ``sites`` [[]: all], ``spinup_steps`` [0], ``holdout_fraction`` [0.0: fraction of the
-    training sites held out for early stopping], ``period`` ["common"; fluxnet-sites].
+    training sites held out for early stopping], ``period`` ["common"; fluxnet-sites;
+    ``"union"``: each site's forcing outside its record is filled with its calendar
+    climatology], ``observation_step`` ["model"; ``"monthly"``: daily observations
+    compared as calendar-month means with the daily model averaged over the same days].
 ``[data.synthetic]``
     ``sites`` [32], ``years`` [4], ``seed`` [0], ``free_parameters`` [[]: all of the
     relationship's], ``streams`` [[]: gpp nee et lai], ``gap_fraction`` [0.3].
 ``[model]``
-    ``process`` ["dalec993"], ``mode`` ["faithful"], ``water_stress`` ["default"],
+    ``process`` ["dalec993"], ``mode`` ["faithful"], ``water_stress`` ["default";
+    ``"nothing"`` / ``"baseline"``: no water stress; the hybrid components of spec §1.4
+    (:mod:`.hybrid_process`): ``"nn_paw"``, a network water-stress factor (31 weights),
+    ``"nn_whole"``, a network GPP and ET replacing the canopy (202 weights, inputs
+    standardised with the fitted sites' forcing); their initial weights come from
+    ``svi.seed`` and are point estimates or, with ``[network] bayesian_weights``, random
+    variables with the same weight prior as the prior network's],
     ``fix_uninformed`` [true: hold parameters no stream informs at their defaults],
     ``free_parameters`` [[]: if set, every other parameter is held fixed],
     ``fixed_at`` ["default_site"], ``fixed_parameters`` [{}: name = physical value].
@@ -47,10 +56,15 @@ Schema (defaults in brackets)
     ``sigma_prior_scale`` [0.3], ``sigma_prior_log_sd`` [1.0], ``sigma_floor`` [0.0],
     ``edc_scale`` [0.0: off].
 ``[svi]``
-    ``guide`` ["normal"], ``rank`` [0], ``init_scale`` [0.1], ``loss`` ["trace"],
+    ``guide`` ["normal"; ``"lowrank"``: low-rank covariance of the global latents;
+    ``"delta"``: MAP; ``"site_mvn"``: a full covariance matrix per site over its residuals
+    ``eps``, globals mean field or, with ``rank``, low rank], ``rank`` [0: NumPyro's
+    default for ``"lowrank"``, mean field for ``"site_mvn"``], ``init_scale`` [0.1],
+    ``loss`` ["trace"],
     ``steps`` [2000], ``batch_size`` [0], ``lr`` [0.01], ``clip_norm`` [10.0; 0 off],
     ``schedule`` ["cosine"], ``warmup`` [0], ``end_lr_factor`` [0.01],
-    ``num_particles`` [1], ``seed`` [0], ``checkpoint_every`` [500], ``log_every`` [0].
+    ``num_particles`` [1], ``seed`` [0], ``checkpoint_every`` [500], ``log_every`` [0],
+    ``map_steps`` [0: no MAP warm start], ``map_lr`` [0.01].
 ``[svi.early_stopping]`` (used when ``data.holdout_fraction > 0``)
     ``every`` [100], ``patience`` [10], ``min_delta`` [0.0], ``num_particles`` [0].
 ``[output]``
@@ -70,7 +84,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from ..dataset import STREAMS
-from ..process.registry import MODELS, WATER_STRESS
+from ..process.registry import MODELS, NN_OPTIONS, WATER_STRESS
 from .config import FrozenMap
 from .fitconfig_schema import (  # noqa: F401
     DATA_SOURCES,
@@ -246,7 +260,7 @@ def _cross_checks(cfg: FitConfig, problems: list[str], bad: set[str]) -> None:
                 + f" or the path of a .nc or .zarr dataset, found {src!r}"
             )
     if ok("model.process", "model.water_stress"):
-        options = WATER_STRESS[m.process]
+        options = [*WATER_STRESS[m.process], *NN_OPTIONS]
         if m.water_stress not in options:
             problems.append(
                 f"model.water_stress: expected one of {', '.join(map(repr, options))} for "
@@ -298,10 +312,10 @@ def _cross_checks(cfg: FitConfig, problems: list[str], bad: set[str]) -> None:
                 f"svi.warmup: expected fewer warm-up steps than svi.steps ({s.steps}) for the "
                 f"{s.schedule!r} schedule, found {s.warmup}"
             )
-    if ok("svi.rank", "svi.guide") and s.rank and s.guide != "lowrank":
+    if ok("svi.rank", "svi.guide") and s.rank and s.guide not in ("lowrank", "site_mvn"):
         problems.append(
-            f"svi.rank: only used by svi.guide = 'lowrank' (found guide {s.guide!r}); "
-            "remove it or set it to 0"
+            f"svi.rank: only used by svi.guide = 'lowrank' or 'site_mvn' (found guide "
+            f"{s.guide!r}); remove it or set it to 0"
         )
 
 

@@ -166,7 +166,11 @@ class DataConfig:
         _choices(*SITE_SPLITS),
     )  # fmt: skip
     sites: tuple[str, ...] = _f((), "only these site ids; [] = all", _unique)
-    spinup_steps: int = _f(0, "initial model steps whose observations are ignored", _NON_NEG_INT)
+    spinup_steps: int = _f(
+        0,
+        "initial model steps of the time axis (all sites) whose observations are ignored",
+        _NON_NEG_INT,
+    )
     holdout_fraction: float = _f(
         0.0,
         "fraction of the fitted sites held out for early stopping (0 = no early stopping)",
@@ -177,6 +181,13 @@ class DataConfig:
         "fluxnet-sites only: time axis 'common' (days all chosen sites share) or 'union'",
         _choices("common", "union"),
     )
+    observation_step: str = _f(
+        "model",
+        "'model' (observations on the model steps) or 'monthly' (daily observations "
+        "compared as calendar-month means, a month counting when >= 50 % of its days are "
+        "observed, with the daily model averaged over the same days; for dalec990)",
+        _choices("model", "monthly"),
+    )
     synthetic: SyntheticConfig = _f(SyntheticConfig, "synthetic world")
 
 
@@ -186,7 +197,12 @@ class ModelSection:
 
     process: str = _f("dalec993", "process model", _choices(*MODELS))
     mode: str = _f("faithful", "numerics of the process model", _choices(*MODES))
-    water_stress: str = _f("default", "water-stress option of the process model")
+    water_stress: str = _f(
+        "default",
+        "water-stress option of the process model: 'default', 'nothing' (dalec993) / "
+        "'baseline' (dalec990), or a hybrid network: 'nn_paw' (water-stress factor) or "
+        "'nn_whole' (GPP and ET)",
+    )
     fix_uninformed: bool = _f(
         True, "hold the parameters that no fitted stream informs at their defaults"
     )
@@ -285,8 +301,18 @@ class EarlyStoppingConfig:
 class SVIConfig:
     """``[svi]``: guide, optimiser and schedule of stochastic variational inference."""
 
-    guide: str = _f("normal", "variational family", _choices(*GUIDE_KINDS))
-    rank: int = _f(0, "rank of the lowrank guide (0 = NumPyro's default)", _NON_NEG_INT)
+    guide: str = _f(
+        "normal",
+        "variational family: 'normal' (mean field), 'lowrank', 'delta' (MAP) or 'site_mvn' "
+        "(a full covariance matrix per site over its residuals)",
+        _choices(*GUIDE_KINDS),
+    )
+    rank: int = _f(
+        0,
+        "rank of the global latents' covariance: lowrank (0 = NumPyro's default) or "
+        "site_mvn (0 = mean field)",
+        _NON_NEG_INT,
+    )
     init_scale: float = _f(0.1, "initial posterior scale of the guide", _POSITIVE)
     loss: str = _f("trace", "ELBO estimator", _choices(*LOSS_KINDS))
     steps: int = _f(2000, "total optimisation steps", _POS_INT)
@@ -304,6 +330,9 @@ class SVIConfig:
                                _NON_NEG_INT)  # fmt: skip
     log_every: int = _f(0, "log the loss every this many steps (0 = steps / 10)", _NON_NEG_INT)
     early_stopping: EarlyStoppingConfig = _f(EarlyStoppingConfig, "early stopping")
+    map_steps: int = _f(0, "MAP (AutoDelta) warm-start steps before SVI (0 = off)",
+                        _NON_NEG_INT)  # fmt: skip
+    map_lr: float = _f(0.01, "learning rate of the MAP warm start", _POSITIVE)
 
 
 @dataclass(frozen=True)

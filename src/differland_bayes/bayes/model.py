@@ -8,7 +8,11 @@ For each site ``s`` with standardised environment ``x_s``::
     z_sp       = loc_sp + (sigma_p + sigma_floor) * m_sp * eps_sp
     theta_s    = bounded transform of z_s (fixed parameters inserted at their values)
     outputs_s  = simulate(process, theta_s, forcing_s)          # vmap over the batch
-    y_s,k,t    ~ Normal / StudentT(operator_k(outputs_s)_t, scale_k,s,t), masked
+    y_s,k,t    ~ Normal / StudentT(A_k(operator_k(outputs_s))_t, scale_k,s,t), masked
+
+``A_k`` is the identity, or the mean over the days of each observed month
+(``FitData.aggregation``, :func:`~.operators.predict_observed`; ``t`` then counts
+months).
 
 Sites of the program (``P`` = number of free parameters, ``B`` = site batch):
 
@@ -77,7 +81,7 @@ from .likelihood import (
     sample_noise_scales,
     steady_state_edc,
 )
-from .operators import predict_stream
+from .operators import predict_observed
 from .prior_net import EnvPriorNet, weight_prior_sd
 
 __all__ = [
@@ -318,6 +322,7 @@ def _take_sites(data: FitData, idx: jnp.ndarray) -> FitData:
     def take(a: Any) -> Any:
         return a[idx] if jnp.ndim(a) >= 1 and jnp.shape(a)[0] == n else a
 
+    agg = data.aggregation
     return FitData(
         forcing=jax.tree.map(take, data.forcing),
         env=data.env[idx],
@@ -326,6 +331,9 @@ def _take_sites(data: FitData, idx: jnp.ndarray) -> FitData:
             for k, s in data.streams.items()
         },
         has_unc=data.has_unc,
+        aggregation=None
+        if agg is None
+        else agg._replace(weight={k: w[idx] for k, w in agg.weight.items()}),
     )
 
 
@@ -408,7 +416,7 @@ def hybrid_model(
         for name, stream in batch.streams.items():
             add_stream_likelihood(
                 name,
-                predict_stream(name, outputs),
+                predict_observed(name, outputs, stream.value.shape[-1], batch.aggregation),
                 stream,
                 noise=noise[name],
                 has_unc=has_unc[name],
@@ -468,21 +476,35 @@ def uninformed_parameters(
     return {n: float(table[n].default) for n in table.names if n in names}
 
 
-def initial_values(net: EnvPriorNet, config: ModelConfig) -> dict[str, jnp.ndarray]:
+def _weight_sites(name: str, module: Any) -> dict[str, jnp.ndarray]:
+    """``<name>/<path>`` -> array of every trainable array (``random_eqx_module`` names)."""
+    params = eqx.filter(module, eqx.is_inexact_array)
+    return {
+        f"{name}/{jax.tree_util.keystr(path)[1:]}": leaf
+        for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+    }
+
+
+def initial_values(
+    net: EnvPriorNet, config: ModelConfig, process: Any = None
+) -> dict[str, jnp.ndarray]:
     """Return initial values of the global latent sites, for ``init_to_value``.
 
     ``sigma`` at the prior median and, with Bayesian weights, every
     ``prior_net/<path>`` at the network's initial weights (AutoGuides otherwise start
-    the weights uniformly in ``(-2, 2)``, far from the network's own initialisation).
-    The local ``eps`` is left to the guide's default.
+    the weights uniformly in ``(-2, 2)``, far from the network's own initialisation)
+    and, for a hybrid ``process`` (one holding trainable arrays), every
+    ``process_nn/<path>`` at the process network's initial weights (the module's own
+    Glorot-normal initialisation, not draws from the weight prior). The local ``eps``
+    is left to the guide's default.
     """
     values: dict[str, jnp.ndarray] = {
         "sigma": jnp.full((net.n_out,), config.sigma_prior_scale),
     }
     if config.network.bayesian_weights:
-        params = eqx.filter(net, eqx.is_inexact_array)
-        for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-            values[f"{NET_NAME}/{jax.tree_util.keystr(path)[1:]}"] = leaf
+        values.update(_weight_sites(NET_NAME, net))
+        if process is not None:
+            values.update(_weight_sites(PROCESS_NN_NAME, process))
     return values
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from .fit_problem import FitProblem, _init_strategy, problem_guide
 from .fitconfig import FitConfig
 from .guides import make_guide
+from .hybrid_process import process_from_params
 from .mcmc import network_from_params
 from .model import LOCAL_SITES, hybrid_model, initial_values
 from .optim import make_optimizer
@@ -58,19 +59,21 @@ class WarmStart:
 
 
 def _local_loc_params(guide: Any, point: Mapping[str, Any]) -> dict[str, Any]:
-    """Location params of the guide's local (per-site) part, set to the MAP values.
+    """Return the location params of the guide's local (per-site) part, set to the MAP values.
 
     The local sites are subsampled, so ``init_to_value`` cannot set them (NumPyro draws
     the prototype on one batch); instead the full-size location params of the
-    ``AutoNormal`` that holds them are given directly. Other guide kinds keep their own
-    initialisation of the local sites.
+    ``AutoNormal`` or :class:`~.guides.AutoSiteMVN` that holds them (``<site>_auto_loc``)
+    are given directly.
     """
     from numpyro.infer.autoguide import AutoGuideList, AutoNormal
+
+    from .guides import AutoSiteMVN
 
     parts = guide._guides if isinstance(guide, AutoGuideList) else [guide]
     out: dict[str, Any] = {}
     for part in parts:
-        if isinstance(part, AutoNormal):
+        if isinstance(part, AutoNormal | AutoSiteMVN):
             for name in LOCAL_SITES:
                 if name in point:
                     out[f"{name}_{part.prefix}_loc"] = jnp.asarray(point[name])
@@ -107,7 +110,7 @@ def map_warm_start(
     s = cfg.svi
     if s.map_steps <= 0:
         raise ValueError(f"svi.map_steps: expected a positive number of steps, found {s.map_steps}")
-    values = initial_values(problem.net, problem.model_config)
+    values = initial_values(problem.net, problem.model_config, problem.process)
     delta = make_guide(hybrid_model, "delta", init_loc_fn=_init_strategy(values))
     log.info("MAP warm start: %d steps (lr %g)", s.map_steps, s.map_lr)
     map_fit = fit_svi(
@@ -123,14 +126,15 @@ def map_warm_start(
         progress_bar=progress_bar,
     )
     point = {k: v for k, v in map_fit.guide.median(map_fit.params).items()}
-    net = problem.net
+    net, process = problem.net, problem.process
     if not problem.model_config.network.bayesian_weights:
+        # point mode: the prior network's and a hybrid process network's MAP weights
         net = network_from_params(problem.net, map_fit.params)
+        process = process_from_params(problem.process, map_fit.params)
     global_values = {k: v for k, v in point.items() if k not in LOCAL_SITES}
     guide = problem_guide(cfg, global_values)
-    warm = dataclasses.replace(
-        problem, net=net, guide=guide, model_kwargs={**problem.model_kwargs, "net": net}
-    )
+    kwargs = {**problem.model_kwargs, "net": net, "process": process}
+    warm = dataclasses.replace(problem, net=net, process=process, guide=guide, model_kwargs=kwargs)
     losses = np.asarray(map_fit.losses)
     finite = losses[np.isfinite(losses)]
     log.info(
