@@ -196,6 +196,29 @@ def class_codes(labels: Any, n_sites: int) -> tuple[np.ndarray, tuple[str, ...]]
     return np.asarray(cat.codes, dtype=np.int64), tuple(str(c) for c in cat.categories)
 
 
+def env_array(env: Any) -> xr.DataArray:
+    """Return ``env`` as a ``(site, feature)`` DataArray (arrays get features ``x0, x1...``).
+
+    Raises
+    ------
+    ValueError
+        If ``env`` is not two-dimensional or its dims are not ``site`` and ``feature``.
+    """
+    if not isinstance(env, xr.DataArray):
+        arr = np.asarray(env, dtype=np.float64)
+        if arr.ndim != 2:
+            raise ValueError(f"env: expected dims (site, feature), found shape {arr.shape}")
+        env = xr.DataArray(
+            arr,
+            dims=("site", "feature"),
+            coords={"feature": [f"x{i}" for i in range(arr.shape[1])]},
+        )
+    if set(env.dims) != {"site", "feature"}:
+        raise ValueError(f"env: expected dims (site, feature), found {tuple(env.dims)}")
+    env = env.transpose("site", "feature")
+    return env
+
+
 def env_inputs(
     env: Any,
     vegetation_class: Any = None,
@@ -219,18 +242,7 @@ def env_inputs(
     features : sequence of str, optional
         Continuous predictors to use (default: every non-class column).
     """
-    if not isinstance(env, xr.DataArray):
-        arr = np.asarray(env, dtype=np.float64)
-        if arr.ndim != 2:
-            raise ValueError(f"env: expected dims (site, feature), found shape {arr.shape}")
-        env = xr.DataArray(
-            arr,
-            dims=("site", "feature"),
-            coords={"feature": [f"x{i}" for i in range(arr.shape[1])]},
-        )
-    if set(env.dims) != {"site", "feature"}:
-        raise ValueError(f"env: expected dims (site, feature), found {tuple(env.dims)}")
-    env = env.transpose("site", "feature")
+    env = env_array(env)
     n = env.sizes["site"]
     if sites is not None:
         if n != len(sites):

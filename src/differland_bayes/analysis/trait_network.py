@@ -30,7 +30,7 @@ import xarray as xr
 from ..bayes.model import NET_NAME, ParameterLayout
 from ..bayes.prior_net import EnvPriorNet
 from ..params import ParamTable
-from ._trait_base import CLASS_PREFIX
+from ._trait_base import CLASS_PREFIX, env_array
 
 __all__ = ["NetworkPriorMean", "network_inputs", "network_prior_draws", "network_prior_mean"]
 
@@ -196,18 +196,7 @@ def network_inputs(
     tuple
         ``(x_raw (site, n_features), features, mean, sd)``.
     """
-    if not isinstance(env, xr.DataArray):
-        arr = np.asarray(env, dtype=np.float64)
-        if arr.ndim != 2:
-            raise ValueError(f"env: expected dims (site, feature), found shape {arr.shape}")
-        env = xr.DataArray(
-            arr,
-            dims=("site", "feature"),
-            coords={"feature": [f"x{i}" for i in range(arr.shape[1])]},
-        )
-    if set(env.dims) != {"site", "feature"}:
-        raise ValueError(f"env: expected dims (site, feature), found {tuple(env.dims)}")
-    env = env.transpose("site", "feature")
+    env = env_array(env)
     names = [str(f) for f in env["feature"].values]
     values = np.asarray(env.values, dtype=np.float64)
     if not isinstance(prior_mean, NetworkPriorMean):

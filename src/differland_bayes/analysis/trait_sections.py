@@ -39,10 +39,8 @@ def trait_inputs(dt: xr.DataTree) -> tuple[xr.DataArray, xr.DataArray, Any]:
             f"DataTree: expected posterior/parameters and constant_data/env, missing {e}"
         ) from e
     const = dt["constant_data"]
-    veg = const["vegetation_class"].values if "vegetation_class" in const else None
-    if veg is None and "vegetation_class" in const.coords:
-        veg = const.coords["vegetation_class"].values
-    return theta.to_dataarray() if isinstance(theta, xr.Dataset) else theta, env, veg
+    veg = const["vegetation_class"].values if "vegetation_class" in const.variables else None
+    return theta, env, veg
 
 
 def _table(ds: xr.Dataset, max_dims: int = 3) -> pd.DataFrame:

@@ -50,14 +50,11 @@ import xarray as xr
 
 from ..dataset import STREAMS, env_matrix
 from .data import FitData, StreamData
-from .fit import RestoredFit, _init_strategy, restore_fit
+from .fit import RestoredFit, restore_fit
+from .fit_problem import problem_guide
 from .likelihood import needs_learned_noise
 from .model import (
-    DETERMINISTIC_SITES,
-    LOCAL_PLATES,
-    LOCAL_SITES,
     ParameterLayout,
-    hybrid_model,
     initial_values,
 )
 from .predict import (
@@ -68,7 +65,7 @@ from .predict import (
     predict_new_sites,
 )
 from .run import env_spec
-from .svi import SVIFit, make_guide
+from .svi import SVIFit
 
 __all__ = ["DEFAULT_QUANTILES", "check_compatible", "predict_to_dataset"]
 
@@ -123,17 +120,7 @@ def check_compatible(ds: xr.Dataset, meta: Mapping[str, Any]) -> None:
 
 def _guide_posterior(fit: RestoredFit) -> SVIFit:
     """Rebuild the run's guide (as :func:`~.fit.build_problem` does) around its params."""
-    s = fit.config.svi
-    guide = make_guide(
-        hybrid_model,
-        s.guide,
-        local_sites=LOCAL_SITES,
-        plate=LOCAL_PLATES,
-        hidden_sites=DETERMINISTIC_SITES,
-        rank=s.rank or None,
-        init_scale=s.init_scale,
-        init_loc_fn=_init_strategy(initial_values(fit.net, fit.model_config)),
-    )
+    guide = problem_guide(fit.config, initial_values(fit.net, fit.model_config, fit.process))
     empty = np.zeros(0)
     return SVIFit(None, guide, fit.params, None, empty, fit.params, 0, False, empty, empty)
 
