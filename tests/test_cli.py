@@ -61,7 +61,7 @@ def test_parser_accepts_every_registered_model():
 
 def test_help_and_bad_arguments_return_exit_codes(capsys):
     assert main(["--help"]) == 0
-    assert "example" in capsys.readouterr().out
+    assert "Examples:" in capsys.readouterr().out
     assert main(["simulate", "--help"]) == 0
     assert "--overwrite" in capsys.readouterr().out
     assert main(["simulate", "--model", "dalec000", "--out", "x"]) == 2
@@ -166,15 +166,113 @@ def test_missing_forcing_file_and_bad_water_stress(tmp_path, capsys):
 
 
 # -- demo ---------------------------------------------------------------------------------
-def test_demo_writes_results_and_refuses_to_clobber(tmp_path, capsys):
+def test_demo_quick_writes_report_figure_and_truth_and_refuses_to_clobber(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from differland_bayes.commands.demo import OUTPUTS
+
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out)]) == 0
-    assert (out / "simulation.png").read_bytes().startswith(PNG_SIGNATURE)
-    with xr.open_dataset(out / "simulation.nc") as ds:
-        assert ds.attrs["model"] == "dalec993"
-    assert "summary" in capsys.readouterr().err
-    assert main(["demo", "--out", str(out)]) == 2
-    assert "--overwrite" in _error_line(capsys.readouterr().err)
+    assert main(["demo", "--out", str(out), "--quick", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "demo [4/4]" in err and "index.html" in err and "R²" in err
+    assert (out / "report" / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE")
+    assert (out / "traits_vs_truth.png").read_bytes().startswith(PNG_SIGNATURE)
+    for name in OUTPUTS:
+        assert (out / name).exists(), name
+    assert "traits_vs_truth.png" in (out / "index.html").read_text(encoding="utf-8")
+    assert "traits_vs_truth.png" in (out / "README.txt").read_text(encoding="utf-8")
+
+    sites = pd.read_csv(out / "traits_vs_truth.csv")
+    assert {"site", "parameter", "units", "fitted", "true", "lower", "median", "upper"} <= set(
+        sites.columns
+    )
+    assert sites["fitted"].any() and not sites["fitted"].all()  # fitted and unseen sites
+    assert (sites["lower"] <= sites["median"]).all() and (sites["median"] <= sites["upper"]).all()
+    curves = pd.read_csv(out / "partial_dependence_vs_truth.csv")
+    assert {"grid_value", "learned_mean", "true", "feature_units"} <= set(curves.columns)
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for key in ("coverage_fitted", "coverage_unseen"):
+        assert 0.0 <= summary[key] <= 1.0
+    assert summary["coverage_fitted"] == pytest.approx(
+        sites.loc[sites["fitted"], "covered"].mean(), abs=1e-3
+    )
+    for r in summary["r_relationship"].values():
+        assert r is None or -1.0 <= r <= 1.0
+    assert set(summary["r2_unseen"]) == {"gpp", "nee", "et", "lai"}
+    assert all(v is None or v <= 1.0 for v in summary["r2_unseen"].values())
+    assert summary["sites_fitted"] + summary["sites_unseen"] == summary["settings"]["sites"]
+
+    files = [p for p in out.rglob("*") if p.is_file()]
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    assert main(["demo", "--out", str(out), "--quick"]) == 2
+    line = _error_line(capsys.readouterr().err)
+    assert "--overwrite" in line and "world.nc" in line
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == sorted(files)
+
+
+def test_demo_refuses_a_file_as_out_and_too_few_sites(tmp_path, capsys):
+    file = tmp_path / "not-a-dir"
+    file.write_text("x")
+    assert main(["demo", "--out", str(file), "--quick"]) == 2
+    assert "not a directory" in _error_line(capsys.readouterr().err)
+    assert main(["demo", "--out", str(tmp_path / "d"), "--sites", "3"]) == 2
+    assert "--sites" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+# -- help of every subcommand -------------------------------------------------------------
+SUBCOMMANDS = ("info", "simulate", "validate", "synthesize", "fit", "predict", "report",
+               "compare", "demo")  # fmt: skip
+
+
+def test_every_subcommand_is_listed_and_has_help_with_a_description_and_an_example(capsys):
+    assert main(["--help"]) == 0
+    top = capsys.readouterr().out
+    for name in SUBCOMMANDS:
+        assert name in top
+        assert main([name, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "Example" in text, name
+        assert f"differland {name}" in text.split("Example", 1)[1], name
+        description = text.split("\n\n")[1]  # the paragraph after the usage
+        assert len(description.split()) >= 8 and not description.startswith("options"), name
+
+
+def test_verbose_and_quiet_set_the_log_level(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["simulate", "--out", out]) == 0
+    assert "INFO" in capsys.readouterr().err
+    assert main(["-q", "simulate", "--out", out, "--overwrite"]) == 0
+    assert capsys.readouterr().err == ""
+    missing = str(tmp_path / "nope.nc")
+    assert main(["validate", missing]) == 2
+    assert "DEBUG" not in capsys.readouterr().err
+    assert main(["-v", "validate", missing]) == 2  # -v adds the details of the error
+    err = capsys.readouterr().err
+    assert "DEBUG" in err and "Traceback" in err and "differland: error:" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["validate", "{tmp}/nope.nc"], "nope.nc"),
+        (["fit", "{tmp}/nope.toml", "--out", "{tmp}/run"], "nope.toml"),
+        (["fit", "{tmp}/bad.toml", "--out", "{tmp}/run"], "svi.steps"),
+        (["predict", "{tmp}/norun", "--data", "training", "--out", "{tmp}/p.nc"], "norun"),
+        (["report", "{tmp}/norun"], "norun"),
+        (["compare", "{tmp}/a", "{tmp}/b", "--out", "{tmp}/c"], "run directory not found"),
+        (["synthesize", "--sites", "4", "--out", "{tmp}/world.csv"], ".nc or .zarr"),
+    ],
+)
+def test_user_mistakes_are_one_line_with_exit_status_2(tmp_path, capsys, argv, expected):
+    (tmp_path / "bad.toml").write_text('[svi]\nsteps = "many"\n', encoding="utf-8")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    assert expected in _error_line(capsys.readouterr().err)
 
 
 def test_python_dash_m_help():

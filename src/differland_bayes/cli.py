@@ -1,8 +1,10 @@
 """The ``differland`` command line.
 
-Subcommands: ``info`` (models, options, parameter tables, outputs), ``simulate`` (run a
-process model on a forcing file or the embedded default site) and ``demo`` (an
-end-to-end run on the default site). Mistakes in the inputs end with one line
+Subcommands: ``info`` (models, options, parameter tables, outputs) and ``simulate`` (run
+a process model on a forcing file or the embedded default site) live here; ``validate``,
+``synthesize``, ``fit``, ``predict``, ``report``, ``compare`` and ``demo`` (synthesize,
+fit, predict and report a synthetic world with a known truth) in
+:mod:`differland_bayes.commands`. Mistakes in the inputs end with one line
 ``differland: error: ...`` on stderr and exit status 2; progress goes to the log
 (INFO by default, ``-v`` for DEBUG, ``-q`` for warnings only).
 """
@@ -140,7 +142,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# -- simulate / demo ----------------------------------------------------------------------
+# -- simulate ----------------------------------------------------------------------------
 def _output_paths(out_dir: Path, overwrite: bool) -> tuple[Path, Path]:
     """Paths of the simulation outputs; refuse early if they exist and may not be replaced."""
     from .io.atomic import check_can_write
@@ -244,7 +246,7 @@ def _run_simulation(
     out: str,
     overwrite: bool,
 ) -> xr.Dataset:
-    """Shared body of ``simulate`` and ``demo``: simulate, write netCDF and figure."""
+    """Body of ``simulate``: simulate, write netCDF and figure."""
     from .io.atomic import write_netcdf_atomic
     from .plotting import plot_simulation
     from .process.registry import get_model
@@ -292,27 +294,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    _run_simulation(
-        model_name="dalec993",
-        water_stress="default",
-        mode="faithful",
-        forcing=None,
-        params=None,
-        out=args.out,
-        overwrite=args.overwrite,
-    )
-    log.info("demo: results in %s", Path(args.out))
-    return EXIT_OK
-
-
 # -- parser -------------------------------------------------------------------------------
 def _describe(text: str) -> str:
     return textwrap.fill(text, width=DESCRIPTION_WIDTH)
 
 
 def _examples(*lines: str) -> str:
-    return "examples:\n" + textwrap.indent("\n".join(lines), "  ")
+    return "Examples:\n" + textwrap.indent("\n".join(lines), "  ")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,11 +311,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Differentiable DALEC land-carbon models: simulate, inspect, demo.",
+        description="Differentiable DALEC land-carbon models with Bayesian hybrid fits: inspect, "
+        "simulate, synthesize, validate, fit, predict, report, compare, demo.",
         epilog=_examples(
             f"{PROG} info --model dalec993",
             f"{PROG} simulate --out runs/default",
+            f"{PROG} fit examples/configs/synthetic.toml --out runs/synthetic",
+            f"{PROG} report runs/synthetic",
             f"{PROG} demo --out demo-output",
+            "",
+            f"'{PROG} COMMAND --help' explains each command, with examples.",
         ),
         formatter_class=_Formatter,
     )
@@ -392,19 +385,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_arguments(sim)
     sim.set_defaults(func=_cmd_simulate)
-
-    demo = sub.add_parser(
-        "demo",
-        help="end-to-end run on the embedded default site",
-        description=_describe(
-            "Simulate the embedded default site (a synthetic temperate forest at 45 N) "
-            "with dalec993 and write OUT/simulation.nc and OUT/simulation.png."
-        ),
-        epilog=_examples(f"{PROG} demo --out demo-output --overwrite"),
-        formatter_class=_Formatter,
-    )
-    _add_output_arguments(demo)
-    demo.set_defaults(func=_cmd_demo)
 
     from . import commands
 

@@ -96,6 +96,10 @@ def _unique(v: Any) -> str | None:
     return f"expected distinct values, found {dupes} more than once" if dupes else None
 
 
+def _non_empty(v: Any) -> str | None:
+    return None if str(v).strip() else "expected a non-empty name"
+
+
 def _all(*checks: Check) -> Check:
     def inner(v: Any) -> str | tuple[str, str, Any] | None:
         for c in checks:
@@ -187,6 +191,14 @@ class DataConfig:
         "compared as calendar-month means, a month counting when >= 50 % of its days are "
         "observed, with the daily model averaged over the same days; for dalec990)",
         _choices("model", "monthly"),
+    )
+    predictors: tuple[str, ...] = _f(
+        (),
+        "predictors of the prior network, in this order: names of the dataset's env "
+        "features and 'vegetation_class' (its one-hot class columns); [] = every feature "
+        "and the classes. Stored with the run: predictions and reports encode new sites "
+        "the same way",
+        _all(_items(_non_empty), _unique),
     )
     synthetic: SyntheticConfig = _f(SyntheticConfig, "synthetic world")
 
@@ -333,6 +345,12 @@ class SVIConfig:
     map_steps: int = _f(0, "MAP (AutoDelta) warm-start steps before SVI (0 = off)",
                         _NON_NEG_INT)  # fmt: skip
     map_lr: float = _f(0.01, "learning rate of the MAP warm start", _POSITIVE)
+    map_sigma_rounds: int = _f(
+        0,
+        "empirical-Bayes rounds of the MAP warm start: the second half of map_steps holds "
+        "sigma at the spread of the sites' MAP residuals, re-estimated each round (0 = off)",
+        _NON_NEG_INT,
+    )
 
 
 @dataclass(frozen=True)

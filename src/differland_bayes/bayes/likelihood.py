@@ -20,6 +20,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro import handlers
 
+from ..process.budget import BUDGET_EPS, CARBON_POOLS, budget_ratios, year_end_weights
 from .config import LikelihoodConfig
 from .data import StreamData
 
@@ -36,10 +37,10 @@ __all__ = [
 ]
 
 #: the epsilon of spec §4.4 (denominator guard and inside the log)
-EDC_EPS = 1e-3
+EDC_EPS = BUDGET_EPS
 
 #: carbon pools of the EDC, in the order of the models' ``Pools``
-EDC_POOLS: tuple[str, ...] = ("labile", "foliar", "root", "wood", "litter", "som")
+EDC_POOLS: tuple[str, ...] = CARBON_POOLS
 
 
 # -- noise ------------------------------------------------------------------------------
@@ -180,44 +181,14 @@ def add_stream_likelihood(
 
 
 # -- EDC --------------------------------------------------------------------------------
-def year_end_weights(doy: jnp.ndarray, delta_t: jnp.ndarray) -> jnp.ndarray:
-    """Weights averaging the end-of-step pools at the ends of calendar years.
-
-    A step ends a year when the next step's day of year is smaller; the last step does
-    when ``doy + delta_t > 365``. Monthly series give the published indices 11, 23, ...
-    If no step ends a year, the last step gets all the weight.
-
-    Parameters
-    ----------
-    doy, delta_t : jax.Array
-        Day of year and step length, ``(..., time)``.
-
-    Returns
-    -------
-    jax.Array
-        ``(..., time)`` non-negative weights summing to 1 along time.
-    """
-    wrap = doy[..., 1:] < doy[..., :-1]
-    last = doy[..., -1:] + delta_t[..., -1:] > 365.0
-    w = jnp.concatenate([wrap, last], axis=-1).astype(jnp.result_type(doy, float))
-    fallback = jnp.zeros_like(w).at[..., -1].set(1.0)
-    n = jnp.sum(w, axis=-1, keepdims=True)
-    w = jnp.where(n > 0, w, fallback)
-    return w / jnp.sum(w, axis=-1, keepdims=True)
-
-
-def _field(out: Any, name: str) -> jnp.ndarray:
-    value = getattr(out, name, None)
-    return jnp.zeros_like(out.gpp) if value is None else value
-
-
 def steady_state_edc(
     outputs: Any, pools0: Any, forcing: Any, *, eps: float = EDC_EPS
 ) -> jnp.ndarray:
     """Steady-state ecological and dynamic constraint of spec §4.4, per site.
 
     For each carbon pool ``p`` (labile, foliar, root, wood, litter, SOM), with inflows
-    and outflows summed over all steps (rates times the step length ``delta_t``)::
+    and outflows summed over all steps (rates times the step length ``delta_t``;
+    :func:`~differland_bayes.process.budget.carbon_pool_budgets`)::
 
         R_p  = sum(in_p) / max(sum(out_p), eps)
         S_p  = R_p * mean(pool_p at year ends) / pool_p(0)
@@ -245,35 +216,11 @@ def steady_state_edc(
     With a constant step length this equals the published value (the published code
     sums the rates without ``delta_t``; the ratio is the same).
     """
-    f = lambda n: _field(outputs, n)  # noqa: E731
-    fc = {p: f(f"{p}_fire_combust") for p in EDC_POOLS}
-    ft = {p: f(f"{p}_fire_transfer") for p in EDC_POOLS[:5]}
-    flows = {
-        "labile": (f("labile_production"), f("labile_release") + fc["labile"] + ft["labile"]),
-        "foliar": (
-            f("leaf_production") + f("labile_release"),
-            f("leaf_litter") + fc["foliar"] + ft["foliar"],
-        ),
-        "root": (f("root_production"), f("root_litter") + fc["root"] + ft["root"]),
-        "wood": (f("wood_production"), f("wood_litter") + fc["wood"] + ft["wood"]),
-        "litter": (
-            f("leaf_litter") + f("root_litter") + ft["labile"] + ft["foliar"] + ft["root"],
-            f("respiration_hetero_litter") + f("litter_to_som") + fc["litter"] + ft["litter"],
-        ),
-        "som": (
-            f("wood_litter") + f("litter_to_som") + ft["wood"] + ft["litter"],
-            f("respiration_hetero_som") + fc["som"],
-        ),
-    }
-    dt = jnp.broadcast_to(forcing.delta_t, outputs.gpp.shape)
-    w = year_end_weights(jnp.broadcast_to(forcing.doy, outputs.gpp.shape), dt)
+    ratios = budget_ratios(outputs, forcing, eps=eps)
     total = jnp.zeros(outputs.gpp.shape[:-1], outputs.gpp.dtype)
     for p, p0 in zip(EDC_POOLS, pools0, strict=False):
-        inflow, outflow = flows[p]
-        ratio = jnp.sum(inflow * dt, -1) / jnp.maximum(jnp.sum(outflow * dt, -1), eps)
-        mean_pool = jnp.sum(getattr(outputs, f"next_{p}_pool") * w, -1)
-        s = ratio * mean_pool / p0
-        total = total + jnp.log2(s + eps) ** 2
+        ratio, mean_pool = ratios[p]
+        total = total + jnp.log2(ratio * mean_pool / p0 + eps) ** 2
     return total
 
 

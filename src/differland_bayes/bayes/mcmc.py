@@ -235,7 +235,8 @@ def fit_nuts(
         Initial values of latent sites (constrained), for
         :func:`~numpyro.infer.init_to_value`, over the defaults: ``sigma`` at the prior
         median, ``eps = 0`` (every site at the network's location) and, with Bayesian
-        weights, the weights of ``net`` (:func:`~.model.initial_values`). Sites not
+        weights, the weights of ``net`` and of a hybrid ``process``
+        (:func:`~.model.initial_values`). Sites not
         given start uniformly in ``(-2, 2)`` in unconstrained space.
     net_params : mapping or pytree, optional
         Point mode only: network weights to condition on instead of ``net``'s, e.g. the
@@ -281,7 +282,7 @@ def fit_nuts(
         net = network_from_params(net, net_params)
     model = hybrid_model if bayesian else condition_on_network(net)
 
-    values: dict[str, Any] = dict(initial_values(net, config))
+    values: dict[str, Any] = dict(initial_values(net, config, process))
     values["eps"] = jnp.zeros((data.env.shape[0], net.n_out))
     values.update(init_values or {})
     kernel = NUTS(

@@ -71,6 +71,7 @@ import numpyro.distributions as dist
 from numpyro.contrib.module import eqx_module, random_eqx_module
 
 from ..params import ParamTable
+from ..process.budget import equilibrium_pools
 from ..process.simulate import simulate
 from .config import ModelConfig, NetworkConfig
 from .data import FitData, StreamData
@@ -345,6 +346,7 @@ def hybrid_model(
     config: ModelConfig,
     subsample_size: int | None = None,
     predict: bool = False,
+    equilibrium_iterations: int = 0,
 ) -> None:
     """Run the NumPyro program of the hybrid model (sites: see the module docstring).
 
@@ -367,6 +369,12 @@ def hybrid_model(
     predict : bool
         Draw the observation sites instead of conditioning on the data (prior and
         posterior predictive); masks still apply to the log density only.
+    equilibrium_iterations : int
+        If positive, replace the drawn initial carbon pools by pools in dynamic
+        equilibrium with each site's parameters and forcing
+        (:func:`~differland_bayes.process.budget.equilibrium_pools`, this many
+        iterations); ``theta`` then holds the equilibrium pools. Used for sites
+        predicted from their environment alone; 0 (the fit) keeps the drawn pools.
     """
     layout = ParameterLayout(process.table, config.fixed_parameters)
     n_sites, n_env = data.env.shape
@@ -410,8 +418,16 @@ def hybrid_model(
         z = out.loc + resid_sd * eps
         numpyro.deterministic("z_loc", out.loc)
         numpyro.deterministic("z", z)
-        theta = numpyro.deterministic("theta", layout.assemble(z))
+        theta = layout.assemble(z)
         params, pools0 = process.split(theta)
+        if equilibrium_iterations > 0:
+            pools0 = jax.vmap(
+                lambda p, q, f: equilibrium_pools(
+                    process, p, q, f, iterations=equilibrium_iterations
+                )
+            )(params, pools0, batch.forcing)
+            theta = jnp.concatenate([theta[..., : len(params)], jnp.stack(pools0, -1)], -1)
+        numpyro.deterministic("theta", theta)
         outputs = simulate_sites(process, params, pools0, batch.forcing)
         for name, stream in batch.streams.items():
             add_stream_likelihood(

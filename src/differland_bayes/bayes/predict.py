@@ -74,6 +74,8 @@ from .svi import SVIFit
 __all__ = [
     "DEFAULT_OUTPUTS",
     "DEFAULT_SVI_SAMPLES",
+    "EQUILIBRIUM_ITERATIONS",
+    "NEW_SITE_POOLS",
     "credible_interval",
     "encode_sites",
     "interval_coverage",
@@ -89,6 +91,10 @@ log = logging.getLogger(__name__)
 DEFAULT_OUTPUTS: tuple[str, ...] = ("gpp", "nee", "et", "lai")
 #: guide draws taken from an SVI fit when ``num_samples`` is not given
 DEFAULT_SVI_SAMPLES = 500
+#: initial carbon pools of new sites (:func:`predict_new_sites`), the default first
+NEW_SITE_POOLS: tuple[str, ...] = ("equilibrium", "network")
+#: fixed-point iterations of the equilibrium pools of new sites
+EQUILIBRIUM_ITERATIONS = 3
 
 #: the site plate of the model (local latents; possibly subsampled in an SVI fit)
 _SITE_PLATE = "site"
@@ -358,13 +364,20 @@ def _run_predictive(
     config: ModelConfig,
     key: jax.Array,
     return_outputs: Sequence[str],
+    equilibrium_iterations: int = 0,
 ) -> dict[str, np.ndarray]:
     names = _check_outputs(process, return_outputs)
     sites = ["sigma", "eps", "z_loc", "z", "theta"]
     sites += [f"obs_{s}" for s in data.streams]
     sites += [f"noise_{s}" for s in data.streams]
     pred = Predictive(_model_for(net, config), posterior_samples=dict(draws), return_sites=sites)(
-        key, data, process=process, net=net, config=config, predict=True
+        key,
+        data,
+        process=process,
+        net=net,
+        config=config,
+        predict=True,
+        equilibrium_iterations=equilibrium_iterations,
     )
     out = {k: np.asarray(v) for k, v in pred.items()}
     layout = ParameterLayout(process.table, config.fixed_parameters)
@@ -482,7 +495,7 @@ def encode_sites(ds: xr.Dataset, process: Any, meta: FitMeta) -> tuple[Any, jnp.
     ValueError
         If the predictors differ from the training ones or are not finite.
     """
-    x, names = env_matrix(ds, classes=list(meta.classes))
+    x, names = env_matrix(ds, classes=list(meta.classes), predictors=meta.predictors)
     if names != list(meta.features):
         raise ValueError(f"env: expected the predictors of the fit {meta.features}, found {names}")
     sd = np.where(np.asarray(meta.env_sd) > 0, meta.env_sd, 1.0)
@@ -531,6 +544,7 @@ def predict_new_sites(
     streams: Sequence[str] | None = None,
     obs_unc: Mapping[str, Any] | None = None,
     return_outputs: Sequence[str] = DEFAULT_OUTPUTS,
+    initial_pools: str = NEW_SITE_POOLS[0],
 ) -> dict[str, np.ndarray]:
     """Predict sites no fit has seen from their environment alone.
 
@@ -577,13 +591,22 @@ def predict_new_sites(
         with the site's median (or, for a site without any, the overall median).
     return_outputs : sequence of str
         Noise-free outputs to simulate (stream names or ``Outputs`` fields).
+    initial_pools : {"equilibrium", "network"}
+        Initial carbon pools of the new sites: ``"equilibrium"`` (default) puts them in
+        dynamic equilibrium with each draw's parameters and the site's forcing
+        (:func:`~differland_bayes.process.budget.equilibrium_pools`,
+        :data:`EQUILIBRIUM_ITERATIONS` iterations), ``"network"`` draws them like the
+        other parameters (network location plus ``sigma`` times a fresh residual).
+        Drawn independently of the turnover rates, network pools are rarely in balance
+        with them, which biases the predicted net flux; equilibrium pools ignore the
+        disturbance history instead.
 
     Returns
     -------
     dict
         NumPy arrays with the draw axis first, sites in ``ds_new``'s order; see the
         module docstring (``eps`` are the fresh residuals, ``parameters`` the physical
-        free parameters).
+        free parameters; ``theta`` holds the pools actually simulated).
 
     Raises
     ------
@@ -593,6 +616,10 @@ def predict_new_sites(
         ``obs_unc``) nor a learned ``noise_<stream>`` in the posterior.
     """
     _check_outputs(process, return_outputs)
+    if initial_pools not in NEW_SITE_POOLS:
+        raise ValueError(
+            f"initial_pools: expected one of {list(NEW_SITE_POOLS)}, found {initial_pools!r}"
+        )
     forcing, env = encode_sites(ds_new, process, meta)
     n_sites = env.shape[0]
     n_time = int(ds_new.sizes["time"])
@@ -641,4 +668,5 @@ def predict_new_sites(
         config=config,
         key=k_pred,
         return_outputs=return_outputs,
+        equilibrium_iterations=EQUILIBRIUM_ITERATIONS if initial_pools == "equilibrium" else 0,
     )

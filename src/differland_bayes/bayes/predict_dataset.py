@@ -58,6 +58,7 @@ from .model import (
     initial_values,
 )
 from .predict import (
+    NEW_SITE_POOLS,
     _new_site_uncertainty,
     encode_sites,
     posterior_draws,
@@ -99,7 +100,7 @@ def check_compatible(ds: xr.Dataset, meta: Mapping[str, Any]) -> None:
         have = [s for s in STREAMS if s in ds]
         problems.append(f"streams {missing} of the run are absent (the data have {have})")
     try:
-        _, names = env_matrix(ds, classes=list(meta["classes"]))
+        _, names = env_matrix(ds, classes=list(meta["classes"]), predictors=meta.get("predictors"))
     except (KeyError, ValueError) as e:
         problems.append(f"predictors cannot be read: {e}")
     else:
@@ -193,6 +194,7 @@ def predict_to_dataset(
     draws: bool = False,
     key: jax.Array | int = 0,
     fit: RestoredFit | None = None,
+    new_site_pools: str = NEW_SITE_POOLS[0],
 ) -> xr.Dataset:
     """Posterior predictive of a run for every site of a canonical dataset.
 
@@ -216,6 +218,9 @@ def predict_to_dataset(
     fit : RestoredFit, optional
         The run already read with :func:`~.fit.restore_fit` (read from ``run_dir``
         otherwise).
+    new_site_pools : {"equilibrium", "network"}
+        Initial carbon pools of sites the run did not fit (``initial_pools`` of
+        :func:`~.predict.predict_new_sites`).
 
     Returns
     -------
@@ -298,6 +303,7 @@ def predict_to_dataset(
             key=k_new,
             streams=streams,
             return_outputs=(),
+            initial_pools=new_site_pools,
         )
         parts.append((sel, out))
 

@@ -10,6 +10,19 @@ residual ``eps`` at its MAP value, with the guide's ``init_scale`` around them.
 
 ``[svi] map_steps`` (0: off) and ``map_lr`` configure it; a resumed run skips it (its
 checkpoint already holds the guide).
+
+**Empirical-Bayes sigma** (``[svi] map_sigma_rounds`` > 0). A MAP point of the
+non-centred hierarchy ``z = f(x) + sigma * eps`` is degenerate in ``sigma``: for fixed
+``z`` the prior term ``-eps**2 / 2 = -(z - f)**2 / (2 sigma**2)`` only grows with
+``sigma``, so the MAP ``sigma`` inflates until its own prior stops it, the residuals
+``eps`` shrink, and the network is hardly pulled towards the sites' values. With
+rounds, the first half of the MAP steps runs as above; then, per round, ``sigma`` is
+set to the spread of the sites' MAP residuals (``sd_new = sd * rms(eps)`` per
+parameter, at least ``min(sigma, sigma_prior_scale)`` so that parameters no data
+inform keep a prior-sized spread), ``eps`` is rescaled so that every ``z`` is
+unchanged, and the MAP fit continues for its share of the second half with ``sigma``
+held there (an EM-like empirical-Bayes step); a last rescaling follows the last
+round. The guide then starts at a ``sigma`` consistent with the sites' spread.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro import handlers
 
 from .fit_problem import FitProblem, _init_strategy, problem_guide
 from .fitconfig import FitConfig
@@ -32,7 +46,7 @@ from .model import LOCAL_SITES, hybrid_model, initial_values
 from .optim import make_optimizer
 from .svi import fit_svi
 
-__all__ = ["WarmStart", "map_warm_start"]
+__all__ = ["WarmStart", "empirical_bayes_sigma", "map_warm_start"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +94,57 @@ def _local_loc_params(guide: Any, point: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def empirical_bayes_sigma(
+    sigma: Any, eps: Any, *, sigma_floor: float, lower: Any
+) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Set ``sigma`` to the spread of the site residuals, keeping every ``z`` unchanged.
+
+    Parameters
+    ----------
+    sigma : array_like
+        ``(P,)`` current residual scales (unconstrained ``z`` units).
+    eps : array_like
+        ``(site, P)`` current standardised residuals.
+    sigma_floor : float
+        The model's constant added to ``sigma`` (``ModelConfig.sigma_floor``).
+    lower : array_like
+        ``(P,)`` or scalar lower bound of the new ``sigma`` (> 0).
+
+    Returns
+    -------
+    tuple of jax.Array
+        ``(sigma_new, eps_new)`` with ``(sigma_new + floor) * eps_new ==
+        (sigma + floor) * eps`` and ``sigma_new = max((sigma + floor) * rms(eps) - floor,
+        lower)``, the root mean square over sites.
+    """
+    sigma = jnp.asarray(sigma)
+    eps = jnp.asarray(eps)
+    sd = sigma + sigma_floor
+    rms = jnp.sqrt(jnp.mean(eps**2, axis=0))
+    new = jnp.maximum(sd * rms - sigma_floor, jnp.asarray(lower))
+    return new, eps * sd / (new + sigma_floor)
+
+
+def _map_fit(problem: FitProblem, model: Any, values: Mapping[str, Any], *, key: jax.Array,
+             steps: int, cfg: FitConfig, init_params: dict[str, Any] | None,
+             progress_bar: bool) -> Any:  # fmt: skip
+    s = cfg.svi
+    delta = make_guide(model, "delta", init_loc_fn=_init_strategy(dict(values)))
+    return fit_svi(
+        model,
+        delta,
+        key=key,
+        num_steps=steps,
+        optimizer=make_optimizer(
+            s.map_lr, clip_norm=s.clip_norm or None, schedule="cosine", total_steps=steps
+        ),
+        model_args=(problem.data,),
+        model_kwargs=problem.model_kwargs,
+        progress_bar=progress_bar,
+        init_params=init_params,
+    )
+
+
 def map_warm_start(
     cfg: FitConfig, problem: FitProblem, *, key: jax.Array, progress_bar: bool = True
 ) -> WarmStart:
@@ -111,21 +176,36 @@ def map_warm_start(
     if s.map_steps <= 0:
         raise ValueError(f"svi.map_steps: expected a positive number of steps, found {s.map_steps}")
     values = initial_values(problem.net, problem.model_config, problem.process)
-    delta = make_guide(hybrid_model, "delta", init_loc_fn=_init_strategy(values))
+    rounds = s.map_sigma_rounds
+    first = s.map_steps - (s.map_steps // 2 if rounds else 0)
     log.info("MAP warm start: %d steps (lr %g)", s.map_steps, s.map_lr)
-    map_fit = fit_svi(
-        hybrid_model,
-        delta,
-        key=key,
-        num_steps=s.map_steps,
-        optimizer=make_optimizer(
-            s.map_lr, clip_norm=s.clip_norm or None, schedule="cosine", total_steps=s.map_steps
-        ),
-        model_args=(problem.data,),
-        model_kwargs=problem.model_kwargs,
-        progress_bar=progress_bar,
-    )
-    point = {k: v for k, v in map_fit.guide.median(map_fit.params).items()}
+    keys = jax.random.split(key, rounds + 1)
+    map_fit = _map_fit(problem, hybrid_model, values, key=keys[0], steps=first, cfg=cfg,
+                       init_params=None, progress_bar=progress_bar)  # fmt: skip
+    losses = [np.asarray(map_fit.losses)]
+    point = dict(map_fit.guide.median(map_fit.params))
+    if rounds:
+        mcfg = problem.model_config
+        lower = jnp.minimum(point["sigma"], mcfg.sigma_prior_scale)
+        steps = [len(a) for a in np.array_split(np.arange(s.map_steps - first), rounds)]
+        for r in range(rounds):
+            sigma, eps = empirical_bayes_sigma(
+                point["sigma"], point["eps"], sigma_floor=mcfg.sigma_floor, lower=lower
+            )
+            log.info(
+                "MAP empirical-Bayes round %d/%d: median sigma %.3g -> %.3g",
+                r + 1, rounds, float(jnp.median(point["sigma"])), float(jnp.median(sigma)),
+            )  # fmt: skip
+            fixed = handlers.condition(hybrid_model, data={"sigma": sigma})
+            start = {k: v for k, v in map_fit.params.items() if not k.startswith("sigma_")}
+            start["eps_auto_loc"] = eps
+            map_fit = _map_fit(problem, fixed, {}, key=keys[r + 1], steps=steps[r], cfg=cfg,
+                               init_params=start, progress_bar=progress_bar)  # fmt: skip
+            losses.append(np.asarray(map_fit.losses))
+            point = {**dict(map_fit.guide.median(map_fit.params)), "sigma": sigma}
+        point["sigma"], point["eps"] = empirical_bayes_sigma(
+            point["sigma"], point["eps"], sigma_floor=mcfg.sigma_floor, lower=lower
+        )
     net, process = problem.net, problem.process
     if not problem.model_config.network.bayesian_weights:
         # point mode: the prior network's and a hybrid process network's MAP weights
@@ -135,7 +215,7 @@ def map_warm_start(
     guide = problem_guide(cfg, global_values)
     kwargs = {**problem.model_kwargs, "net": net, "process": process}
     warm = dataclasses.replace(problem, net=net, process=process, guide=guide, model_kwargs=kwargs)
-    losses = np.asarray(map_fit.losses)
+    losses = np.concatenate(losses)
     finite = losses[np.isfinite(losses)]
     log.info(
         "MAP warm start done: loss %.6g -> %.6g",

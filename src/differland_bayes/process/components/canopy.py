@@ -56,7 +56,7 @@ class AcmCanopy(AbstractCanopy):
     ``GPP = beta(W) * GPP_ACM(LAI, ce)`` and
     ``ET = GPP * sqrt(VPD) / uWUE + SW * boese_r`` (mm d-1).
 
-    Parameters
+    Attributes
     ----------
     water_stress : AbstractWaterStress
         Strategy for ``beta`` (default: the published linear ramp).

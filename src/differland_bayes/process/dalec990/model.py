@@ -43,7 +43,7 @@ class WaterFluxes(NamedTuple):
 class Dalec990(AbstractDalec):
     """Daily DALEC990 with plant-available (PAW) and -unavailable (PUW) water.
 
-    Parameters
+    Attributes
     ----------
     canopy : AbstractCanopy
         GPP / ET strategy acting on PAW; ``AcmCanopy(LinearWaterStress())`` is the

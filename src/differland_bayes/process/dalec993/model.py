@@ -34,7 +34,7 @@ class Dalec993Drivers(NamedTuple):
 class Dalec993(AbstractDalec):
     """Monthly DALEC993 with a single water bucket, fire, SIF and VOD operators.
 
-    Parameters
+    Attributes
     ----------
     canopy : AbstractCanopy
         GPP / ET strategy; ``AcmCanopy(LinearWaterStress())`` is the published
