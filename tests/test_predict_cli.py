@@ -121,6 +121,21 @@ def test_new_sites_predicted_from_environment(run_dir, new_world, tmp_path):
     np.testing.assert_array_equal(pred["time"].values, data["time"].values)
 
 
+def test_new_site_pools_in_equilibrium_change_the_net_flux_only(run_dir, new_world, tmp_path):
+    preds = {}
+    for mode in ("network", "equilibrium"):
+        out = tmp_path / f"pred_{mode}.nc"
+        args = ["predict", run_dir, "--data", new_world, "--out", out, "--samples", SAMPLES]
+        assert _cli(*args, "--new-site-pools", mode) == 0
+        preds[mode] = read_dataset(out)
+    a, b = preds["network"], preds["equilibrium"]
+    # same draws: the canopy (labile, foliar pools) and so GPP are unchanged ...
+    np.testing.assert_allclose(a["gpp"].values, b["gpp"].values, rtol=1e-5, atol=1e-6)
+    # ... while heterotrophic respiration, hence NEE, follows the equilibrium pools
+    assert np.abs(a["nee"].values - b["nee"].values).max() > 1e-3
+    assert np.isfinite(b["nee"].values).all()
+
+
 def test_mixed_sites_flagged_by_id(run_dir, tmp_path):
     from differland_bayes.bayes.fit import load_dataset, restore_fit
 

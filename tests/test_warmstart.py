@@ -82,3 +82,33 @@ def test_local_residuals_are_started_for_every_guide_kind_with_local_locations(p
         got = _local_loc_params(guide, {"eps": eps, "sigma": np.ones(len(FREE))})
         assert list(got) == ["eps_auto_loc"], kind
         np.testing.assert_array_equal(np.asarray(got["eps_auto_loc"]), eps)
+
+
+def test_empirical_bayes_sigma_keeps_z_and_matches_the_residual_spread():
+    from differland_bayes.bayes.warmstart import empirical_bayes_sigma
+
+    rng = np.random.default_rng(0)
+    sigma = np.array([4.0, 0.5, 0.2])
+    eps = rng.normal(size=(50, 3)) * np.array([0.1, 1.0, 0.0])
+    floor = 0.05
+    new, eps_new = empirical_bayes_sigma(sigma, eps, sigma_floor=floor, lower=0.1)
+    new, eps_new = np.asarray(new), np.asarray(eps_new)
+    # every z = loc + (sigma + floor) * eps is unchanged
+    np.testing.assert_allclose((new + floor) * eps_new, (sigma + floor) * eps, atol=1e-6)
+    # informed parameters: sd = spread of the residuals, so eps has unit root mean square
+    np.testing.assert_allclose(np.sqrt(np.mean(eps_new[:, :2] ** 2, axis=0)), 1.0, rtol=1e-5)
+    assert new[0] < sigma[0] / 5  # the inflated sigma shrinks to the residuals' spread
+    assert new[2] == pytest.approx(0.1)  # no spread: held at the lower bound
+
+
+def test_empirical_bayes_rounds_give_a_sigma_consistent_with_the_residuals(problem_and_cfg):
+    problem, cfg = problem_and_cfg
+    cfg = config_with(cfg, {"svi.map_sigma_rounds": 2})
+    warm = map_warm_start(cfg, problem, key=jax.random.key(1), progress_bar=False)
+    assert warm.losses.shape == (150,) and np.isfinite(warm.losses).all()
+    eps = np.asarray(warm.init_params["eps_auto_loc"])
+    rms = np.sqrt(np.mean(eps**2, axis=0))
+    # each parameter's residuals have unit spread, or less where sigma sits at its bound
+    assert np.isfinite(eps).all()
+    assert np.all(rms < 1.0 + 1e-3), rms
+    assert np.any(np.abs(rms - 1.0) < 1e-3), rms

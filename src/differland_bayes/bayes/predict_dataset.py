@@ -218,7 +218,7 @@ def predict_to_dataset(
     fit : RestoredFit, optional
         The run already read with :func:`~.fit.restore_fit` (read from ``run_dir``
         otherwise).
-    new_site_pools : {"equilibrium", "network"}
+    new_site_pools : {"network", "equilibrium"}
         Initial carbon pools of sites the run did not fit (``initial_pools`` of
         :func:`~.predict.predict_new_sites`).
 

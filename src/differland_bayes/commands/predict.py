@@ -149,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         draws=args.draws,
         key=args.seed,
         fit=fit,
+        new_site_pools=args.new_site_pools,
     )
     pred.attrs["data_source"] = source
     write_dataset(pred, out, overwrite=args.overwrite)
@@ -221,6 +222,13 @@ def register(subparsers, formatter_class: type[argparse.HelpFormatter]) -> None:
         help="comma-separated increasing quantiles",
     )
     p.add_argument("--draws", action="store_true", help="also write every draw")
+    p.add_argument(
+        "--new-site-pools",
+        choices=("network", "equilibrium"),
+        default="network",
+        help="initial carbon pools of sites the run did not fit: drawn through the network "
+        "like the other parameters, or root/wood/litter/SOM in equilibrium with each draw",
+    )
     p.add_argument("--seed", type=_int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=run)

@@ -11,9 +11,14 @@ its inflow and outflow balance over the record and its state at the ends of cale
 years equals its initial value: ``S_p = R_p * mean(pool_p at year ends) / pool_p(0) = 1``
 with ``R_p = sum(in_p) / sum(out_p)``. Because every outflow is first order in its pool,
 ``R_p * mean(year-end pool)`` estimates the equilibrium pool, and iterating
-``pool_p(0) <- R_p * mean(year-end pool_p)`` converges to it (the fast pools in one or
-two iterations; the slow ones, whose outflows are nearly linear in the pool over a
-record, also in one).
+``pool_p(0) <- R_p * mean(year-end pool_p)`` converges to it.
+
+Only the pools that do not feed back on their own inputs are put in equilibrium
+(:data:`EQUILIBRIUM_POOLS`: root, wood, litter, SOM). The labile and foliar pools set
+the canopy and so the GPP that feeds every pool: iterating them can fall into the
+trivial equilibrium without vegetation, and they forget their initial values within a
+year anyway. With the canopy pools held, the inputs of the other pools no longer depend
+on them and the iteration converges in a few steps.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from .simulate import simulate
 __all__ = [
     "BUDGET_EPS",
     "CARBON_POOLS",
+    "EQUILIBRIUM_POOLS",
     "budget_ratios",
     "carbon_pool_budgets",
     "equilibrium_pools",
@@ -39,6 +45,8 @@ BUDGET_EPS = 1e-3
 
 #: carbon pools with a budget, in the order of the models' ``Pools``
 CARBON_POOLS: tuple[str, ...] = ("labile", "foliar", "root", "wood", "litter", "som")
+#: pools that :func:`equilibrium_pools` puts in equilibrium by default
+EQUILIBRIUM_POOLS: tuple[str, ...] = ("root", "wood", "litter", "som")
 
 
 def year_end_weights(doy: jnp.ndarray, delta_t: jnp.ndarray) -> jnp.ndarray:
@@ -147,12 +155,13 @@ def equilibrium_pools(
     *,
     iterations: int = 3,
     floor: float = 1.0,
+    pools: tuple[str, ...] = EQUILIBRIUM_POOLS,
 ) -> Any:
     """Return initial carbon pools of one site in dynamic equilibrium with its forcing.
 
-    Starting from ``pools0``, each iteration simulates the record and sets every carbon
-    pool to ``R_p * mean(year-end pool_p)`` (see the module docstring); the water pool
-    is kept.
+    Starting from ``pools0``, each iteration simulates the record and sets each of
+    ``pools`` to ``R_p * mean(year-end pool_p)`` (see the module docstring); the other
+    pools (by default labile, foliar and water) are kept.
 
     Parameters
     ----------
@@ -169,6 +178,8 @@ def equilibrium_pools(
     floor : float
         Lower bound of an equilibrium pool (gC m-2), keeping pools positive where a
         pool has no inflow.
+    pools : tuple of str
+        The carbon pools put in equilibrium (names in :data:`CARBON_POOLS`).
 
     Returns
     -------
@@ -184,17 +195,15 @@ def equilibrium_pools(
     """
     if iterations < 1:
         raise ValueError(f"iterations: expected an integer >= 1, found {iterations}")
-    names = model.Pools._fields
+    unknown = sorted(set(pools) - set(CARBON_POOLS))
+    if unknown:
+        raise ValueError(f"pools: expected names in {list(CARBON_POOLS)}, found {unknown}")
 
-    def update(pools: Any, _: Any) -> tuple[Any, None]:
-        out = simulate(model, params, pools, forcing)
+    def update(state: Any, _: Any) -> tuple[Any, None]:
+        out = simulate(model, params, state, forcing)
         ratios = budget_ratios(out, forcing)
-        new = {
-            p: jnp.maximum(ratios[p][0] * ratios[p][1], floor)
-            for p in CARBON_POOLS
-            if p in names
-        }
-        return pools._replace(**new), None
+        new = {p: jnp.maximum(ratios[p][0] * ratios[p][1], floor) for p in pools}
+        return state._replace(**new), None
 
-    pools, _ = jax.lax.scan(update, pools0, None, length=iterations)
-    return pools
+    state, _ = jax.lax.scan(update, pools0, None, length=iterations)
+    return state
