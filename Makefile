@@ -9,7 +9,7 @@ PY      := $(VENV)/bin/python
 DEMO_OUT ?= demo-output
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench docs-check clean
+.PHONY: setup demo test lint bench docs clean
 
 $(STAMP): pyproject.toml scripts/find-python.sh
 	@set -e; \
@@ -38,5 +38,8 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/process_throughput.py
 
+docs: setup
+	$(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache site
