@@ -30,6 +30,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -88,6 +89,9 @@ class Recovery:
     sigma: dict[str, float]
     true_residual_sd: dict[str, float]
     seconds: dict[str, float]
+    pd_inside: dict[str, float] = dataclasses.field(default_factory=dict)
+    pd_r: dict[str, float] = dataclasses.field(default_factory=dict)
+    vp_inside: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def run(a: argparse.Namespace) -> Recovery:
@@ -235,7 +239,11 @@ def run(a: argparse.Namespace) -> Recovery:
             strict=True,
         )
     )
+    pd_inside, pd_r, vp_inside = _trait_recovery(world, train_idx, names, pp["parameters"])
     return Recovery(
+        pd_inside=pd_inside,
+        pd_r=pd_r,
+        vp_inside=vp_inside,
         names=tuple(names),
         z_coverage=float(inside.mean()),
         z_coverage_per_parameter={n: float(inside[:, i].mean()) for i, n in enumerate(names)},
@@ -249,6 +257,60 @@ def run(a: argparse.Namespace) -> Recovery:
         true_residual_sd={n: float(rel_sd[n]) for n in names},
         seconds=seconds,
     )
+
+
+def _trait_recovery(world, train_idx, names, parameters):
+    """Partial dependence and variance partitioning of the posterior against the truth.
+
+    Returns, per free parameter: the fraction of (predictor, grid point) pairs whose true
+    partial dependence (:func:`~differland_bayes.analysis.truth.true_partial_dependence`,
+    predictors the relationship uses) lies inside the 90 % band of the learned one; the
+    correlation of the learned and true curves; and the fraction of variance components
+    (vegetation class, environment, shared, site residual) whose value for the *true*
+    site parameters lies inside the posterior's 90 % interval.
+    """
+    import numpy as np
+    import xarray as xr
+
+    from differland_bayes.analysis.partial_dependence import partial_dependence
+    from differland_bayes.analysis.truth import true_partial_dependence
+    from differland_bayes.analysis.variance import variance_partition
+
+    train = world.isel(site=train_idx)
+    sites = [str(s) for s in train["site"].values]
+    units = train["parameter_units"].sel(parameter=list(names)).values
+    coords = {"site": sites, "parameter": list(names), "parameter_units": ("parameter", units)}
+    theta = xr.DataArray(np.asarray(parameters), dims=("sample", "site", "parameter"),
+                         coords=coords)  # fmt: skip
+    true = train["true_parameters"].sel(parameter=list(names)).transpose("site", "parameter")
+    true = xr.DataArray(np.repeat(true.values[None], 2, 0), dims=theta.dims, coords=coords)
+    env = train["env"].transpose("site", "feature")
+    veg = np.asarray(train["vegetation_class"].values).astype(str)
+    pd_ = partial_dependence(theta, env, veg, grid_size=10)
+    truth = true_partial_dependence(world, pd_, sites)
+    pd_inside, pd_r = {}, {}
+    for n in names:
+        t = truth.sel(parameter=n).values
+        lo = pd_["pd_lower"].sel(parameter=n).values
+        hi = pd_["pd_upper"].sel(parameter=n).values
+        mean = pd_["pd_mean"].sel(parameter=n).values
+        ok = np.isfinite(t)
+        pd_inside[n] = float(((lo[ok] <= t[ok]) & (t[ok] <= hi[ok])).mean())
+        # curves as deviations from their own mean, so that the shape is compared
+        dt_, dm = (
+            (t - np.nanmean(t, -1, keepdims=True))[ok],
+            (mean - mean.mean(-1, keepdims=True))[ok],
+        )
+        pd_r[n] = float(np.corrcoef(dt_, dm)[0, 1])
+    vp = variance_partition(theta, env, veg)
+    vp_true = variance_partition(true, env, veg, site_bootstrap=False)
+    vp_inside = {}
+    for n in names:
+        t = vp_true["fraction_mean"].sel(parameter=n).values
+        lo = vp["fraction_lower"].sel(parameter=n).values
+        hi = vp["fraction_upper"].sel(parameter=n).values
+        vp_inside[n] = float(((lo - 0.02 <= t) & (t <= hi + 0.02)).mean())
+    return pd_inside, pd_r, vp_inside
 
 
 def table(res: Recovery) -> str:
