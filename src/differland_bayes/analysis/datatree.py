@@ -2,7 +2,9 @@
 
 :func:`to_datatree` evaluates a run at the sites of a dataset (:mod:`.draws`) and
 assembles the groups ``posterior``, ``prior``, ``posterior_predictive``,
-``observed_data``, ``log_likelihood``, ``constant_data``, ``loss`` and ``network``.
+``observed_data``, ``log_likelihood``, ``constant_data``, ``loss``, ``network`` and,
+for a proper (non-``delta``) guide, ``sample_stats`` (``lp`` and ``log_q`` of every
+draw, for the VI-corrected PSIS-LOO of :mod:`.loo`).
 SVI runs (the only kind ``differland fit`` writes) have the sample dimension
 ``sample``; :func:`~.diagnostics.loo_datatree` turns it into ArviZ's
 ``(chain, draw)`` where ArviZ needs it. :func:`write_datatree` / :func:`read_datatree`
@@ -30,9 +32,10 @@ __all__ = ["GROUPS", "read_datatree", "run_fingerprint", "to_datatree", "write_d
 
 log = logging.getLogger(__name__)
 
-#: groups of :func:`to_datatree`, in order
+#: groups of :func:`to_datatree`, in order (``sample_stats`` only with ``lp`` / ``log_q``)
 GROUPS: tuple[str, ...] = (
     "posterior",
+    "sample_stats",
     "prior",
     "posterior_predictive",
     "observed_data",
@@ -252,6 +255,21 @@ def _loss(fit: RestoredFit) -> xr.Dataset:
     return out
 
 
+def _sample_stats(d: RunDraws) -> xr.Dataset | None:
+    """``lp`` and ``log_q`` of every draw (None without them: ``delta`` guide)."""
+    if d.log_p is None or d.log_q is None:
+        return None
+    return xr.Dataset(
+        {
+            "lp": ("sample", np.asarray(d.log_p, float), {"units": "nat", "long_name":
+                   "joint log density of the fit's model at the draw (log p)"}),
+            "log_q": ("sample", np.asarray(d.log_q, float), {"units": "nat", "long_name":
+                      "log density of the guide at the draw (log q)"}),
+        },
+        coords=_sample(d.num_samples),
+    )  # fmt: skip
+
+
 def _network(d: RunDraws) -> xr.Dataset:
     """Point-mode weights as arrays, or posterior means of Bayesian weights."""
     import equinox as eqx
@@ -299,7 +317,8 @@ def to_datatree(
     Returns
     -------
     xarray.DataTree
-        Groups :data:`GROUPS`; layout in ``docs/analysis.md``.
+        Groups :data:`GROUPS` (``sample_stats`` only for a non-``delta`` guide whose
+        sites are all in ``data``); layout in ``docs/analysis.md``.
 
     Raises
     ------
@@ -329,6 +348,9 @@ def to_datatree(
         "loss": _loss(fit),
         "network": _network(d),
     }
+    stats = _sample_stats(d)
+    if stats is not None:
+        groups = {"posterior": groups["posterior"], "sample_stats": stats, **groups}
     root = xr.Dataset(attrs={
         "title": "differland run analysis",
         "run_dir": str(fit.run_dir),

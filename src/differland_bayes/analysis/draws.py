@@ -11,6 +11,12 @@ the dataset's observations, recording from the same trace
   and learned noise are exactly the fit's), at every site and observation step,
 * the pointwise log likelihood of every observation under the same distribution.
 
+For an SVI run with a proper (non-``delta``) guide it also records, per draw, the
+model's joint log density ``log p`` of the fit (every latent sample site and every
+observation in the fit's likelihood, all fitted sites, full batch) and the guide's log
+density ``log q`` of the same draw, which PSIS-LOO needs to correct for the variational
+approximation (:func:`~.loo.loo`).
+
 Sites of the dataset that the run was fitted on (matched by id) use their fitted
 residuals ``eps`` (guide draws); other sites get fresh ``eps ~ N(0, 1)``, i.e. they are
 predicted from their environment alone, as ``differland predict`` does.
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,12 +42,13 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from numpyro import handlers
+from numpyro.infer.util import log_density
 
 from ..bayes.data import FitData, StreamData, pack
 from ..bayes.fit_restore import RestoredFit
 from ..bayes.mcmc import condition_on_network
 from ..bayes.model import NET_NAME, ParameterLayout, hybrid_model
-from ..bayes.predict import posterior_draws
+from ..bayes.predict import _is_latent, posterior_draws
 from ..bayes.predict_dataset import _guide_data, _guide_posterior, check_compatible
 from ..bayes.run import env_spec
 
@@ -98,6 +106,10 @@ class RunDraws:
         ``(site, n_inputs)`` standardised network inputs.
     num_samples, seed : int
         Draws and PRNG seed.
+    log_p, log_q : numpy.ndarray or None
+        ``(S,)`` model joint log density of the fit and guide log density at each
+        posterior draw (nat, constrained parameterisation); None for a ``delta`` (MAP)
+        guide or when the dataset lacks some of the run's sites.
     """
 
     fit: RestoredFit
@@ -120,6 +132,8 @@ class RunDraws:
     env_inputs: np.ndarray
     num_samples: int
     seed: int
+    log_p: np.ndarray | None = None
+    log_q: np.ndarray | None = None
 
 
 def _observation_step(fit: RestoredFit) -> str:
@@ -164,6 +178,98 @@ def _split_on_steps(ds: xr.Dataset, obs_time: np.ndarray) -> np.ndarray | None:
         if cols.any():
             out[:, m] = split[:, cols].max(axis=1)
     return out
+
+
+def _chunked_map(
+    fn: Any, inputs: Mapping[str, jnp.ndarray], *, chunk: int = DRAW_CHUNK
+) -> np.ndarray:
+    """Map ``fn`` (one input row -> scalar) over the leading axis, ``chunk`` rows a call."""
+    out = _chunked_map_tree(lambda row: {"value": fn(row)}, inputs, chunk=chunk)
+    return np.asarray(out["value"], float)
+
+
+def _guide_log_q(
+    fit: RestoredFit,
+    guide_data: FitData,
+    net: Any,
+    key: jax.Array,
+    draws: Mapping[str, jnp.ndarray],
+) -> tuple[np.ndarray, dict[str, jnp.ndarray]]:
+    """Guide log density of the draws of :func:`posterior_draws` (replayed with its keys).
+
+    The guide is run again with the keys ``Predictive`` gave each draw, and ``log q`` is
+    summed over every sample site of its trace (auxiliary ``_auto_latent`` and the
+    Jacobian terms of ``AutoContinuous`` guides included), which is the density of the
+    constrained draw. Returns ``(log_q, draws)``: the replayed latent draws, which equal
+    ``draws`` (if they do not, they replace them and that is logged).
+    """
+    n = int(jnp.shape(next(iter(draws.values())))[0])
+    n_fit = int(guide_data.env.shape[0])
+    guide = handlers.substitute(_guide_posterior(fit).guide, data={"site": jnp.arange(n_fit)})
+    params = fit.params
+    kwargs = {"process": fit.process, "net": net, "config": fit.model_config}
+    keys = jax.random.split(key, n) if n > 1 else jnp.reshape(key, (1,))
+    names = sorted(draws)
+
+    def one(row: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+        seeded = handlers.seed(guide, rng_seed=jax.random.wrap_key_data(row["key"]))
+        lq, tr = log_density(seeded, (guide_data,), kwargs, params)
+        return {"log_q": lq, **{k: tr[k]["value"] for k in names}}
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="subsample_size does not match")
+        out = _chunked_map_tree(one, {"key": jax.random.key_data(keys)})
+    replayed = {k: jnp.asarray(out[k]) for k in names}
+    same = all(
+        np.allclose(np.asarray(replayed[k]), np.asarray(draws[k]), rtol=1e-5, atol=1e-6)
+        for k in names
+    )
+    if not same:
+        log.info("guide draws replayed with different values; using the replayed draws")
+    return np.asarray(out["log_q"], float), (dict(draws) if same else replayed)
+
+
+def _chunked_map_tree(
+    fn: Any, inputs: Mapping[str, jnp.ndarray], *, chunk: int = DRAW_CHUNK
+) -> dict[str, np.ndarray]:
+    """:func:`_chunked_map` for functions returning a dict of arrays."""
+    n = int(jnp.shape(next(iter(inputs.values())))[0])
+    run_chunk = jax.jit(lambda d: jax.lax.map(fn, d))
+    chunk = max(1, min(chunk, n))
+    parts: list[dict[str, np.ndarray]] = []
+    for start in range(0, n, chunk):
+        idx = np.arange(start, start + chunk) % n
+        res = run_chunk({k: jnp.asarray(v)[idx] for k, v in inputs.items()})
+        parts.append({k: np.asarray(v)[: min(chunk, n - start)] for k, v in res.items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _model_log_p(
+    fit: RestoredFit, ds: xr.Dataset, model: Any, net: Any, draws: Mapping[str, jnp.ndarray]
+) -> np.ndarray:
+    """Joint log density of the fit (all its sites, its likelihood's observations) per draw.
+
+    ``draws`` are the guide's latent draws over the run's sites (``eps`` in the order of
+    ``fit.meta["sites"]``); the observations are packed as the fit packed them (split,
+    spin-up), early-stopping sites' observations masked out; no minibatching.
+    """
+    meta = fit.meta
+    ids = [str(s) for s in np.asarray(ds["site"].values).astype(str)]
+    where = {s: i for i, s in enumerate(ids)}
+    order = [where[str(s)] for s in meta["sites"]]
+    sub = ds.isel(site=order)
+    data, _ = _pack(sub, fit, split=meta.get("split"), spinup_steps=meta.get("spinup_steps", 0))
+    held = set(map(str, meta.get("heldout_sites", [])))
+    train = jnp.asarray([str(s) not in held for s in meta["sites"]])[:, None]
+    streams = {k: sd._replace(mask=jnp.asarray(sd.mask) & train) for k, sd in data.streams.items()}
+    data = data._replace(streams=streams)
+    kwargs = {"process": fit.process, "net": net, "config": fit.model_config}
+    seeded = handlers.seed(model, rng_seed=0)  # nothing is drawn: every latent is given
+
+    def one(draw: dict[str, jnp.ndarray]) -> jnp.ndarray:
+        return log_density(seeded, (data,), kwargs, draw)[0]
+
+    return _chunked_map(one, draws)
 
 
 def _trace_draws(
@@ -304,10 +410,26 @@ def run_draws(
     n_sites, n_free = len(ids), layout.n_free
     k_draw, k_eps, k_trace, k_prior = jax.random.split(jax.random.key(seed), 4)
 
+    guide_data = _guide_data(ds, fit)
     draws, net = posterior_draws(
-        _guide_posterior(fit), data=_guide_data(ds, fit), process=fit.process, net=fit.net,
+        _guide_posterior(fit), data=guide_data, process=fit.process, net=fit.net,
         config=cfg, key=k_draw, num_samples=num_samples,
     )  # fmt: skip
+    model = hybrid_model if bayesian else condition_on_network(net)
+    log_p = log_q = None
+    if str(fit.config.svi.guide) == "delta":
+        log.info("delta (MAP) guide: no log p / log q for the VI-corrected PSIS-LOO")
+    elif not set(map(str, meta["sites"])) <= set(ids):
+        log.info("the dataset lacks some of the run's sites: no VI-corrected PSIS-LOO")
+    else:
+        latent = {k: jnp.asarray(v) for k, v in draws.items() if _is_latent(k)}
+        log_q, latent = _guide_log_q(fit, guide_data, net, k_draw, latent)
+        draws = {**draws, **latent}
+        log_p = _model_log_p(fit, ds, model, net, latent)
+        log.info(
+            "log p - log q at the draws: mean %.1f nat, sd %.1f nat",
+            float(np.mean(log_p - log_q)), float(np.std(log_p - log_q)),
+        )  # fmt: skip
     eps = np.array(jax.random.normal(k_eps, (num_samples, n_sites, n_free)))
     if fitted.any():
         index = {str(s): i for i, s in enumerate(meta["sites"])}
@@ -336,7 +458,6 @@ def run_draws(
             value=sd.value, mask=jnp.ones(sd.mask.shape, bool), unc=jnp.asarray(filled)
         )
     data = full._replace(streams=packed, has_unc=has_unc)
-    model = hybrid_model if bayesian else condition_on_network(net)
     log.info(
         "evaluating %d draw(s) at %d site(s) (%d fitted, %d new) x %d step(s)",
         num_samples, n_sites, int(fitted.sum()), int((~fitted).sum()), len(obs_time),
@@ -373,5 +494,5 @@ def run_draws(
         in_fit={s: in_fit[s] & observed[s] for s in streams}, obs=obs, unc=unc,
         split_time=_split_on_steps(ds, obs_time), posterior=posterior, prior=prior,
         predictive=predictive, log_lik=log_lik, net=net, env_inputs=np.asarray(data.env),
-        num_samples=int(num_samples), seed=int(seed),
+        num_samples=int(num_samples), seed=int(seed), log_p=log_p, log_q=log_q,
     )  # fmt: skip
