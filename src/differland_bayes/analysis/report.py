@@ -38,6 +38,7 @@ from .datatree import read_datatree, run_fingerprint, to_datatree, write_datatre
 from .diagnostics import SPLITS, pit_values, predictive_scores, site_scores, streams_of
 from .html import Section, render_html, slug
 from .loo import loo_pit_values, loo_table
+from .maps import maps_section
 from .plots import (
     plot_loss,
     plot_pit_histograms,
@@ -162,6 +163,7 @@ REPORT_SECTIONS: list[tuple[str, SectionBuilder]] = [
     ("Calibration (PIT)", pit_section),
     ("Posterior predictive time series", timeseries_section),
     ("Predicted vs observed", scatter_section),
+    ("Sites on a map", maps_section),
     *TRAIT_SECTIONS,
 ]
 
