@@ -64,10 +64,11 @@ def loo_datatree(
 
     Keeps the observations of each stream that entered the likelihood
     (:func:`in_fit_mask`), stacked into ``obs_<stream>`` (coordinates ``site`` and
-    ``time`` kept), with the draws as ``(chain=1, draw)``. With ``combined`` the
-    ``log_likelihood`` group also holds ``all``: every stream's pointwise values
-    concatenated along ``obs_all``. ``sample_stats/lp`` and ``log_q`` (nat), where
-    ``dt`` has them, are carried over as ``(chain=1, draw)``.
+    ``time`` kept), with the draws as ``(chain=1, draw)``; a tree whose draws are
+    already ``(chain, draw)`` (:func:`~.nuts_datatree.nuts_to_datatree`) keeps its
+    chains. With ``combined`` the ``log_likelihood`` group also holds ``all``: every
+    stream's pointwise values concatenated along ``obs_all``. ``sample_stats/lp`` and
+    ``log_q`` (nat), where ``dt`` has them, are carried over the same way.
 
     Raises
     ------
@@ -75,6 +76,7 @@ def loo_datatree(
         If no observation entered the likelihood.
     """
     ll_vars, pp_vars, obs_vars = {}, {}, {}
+    n_chain = int(dt["log_likelihood"].sizes.get("chain", 1))  # MCMC (chain, draw) kept
     for s in streams or streams_of(dt):
         keep = in_fit_mask(dt, s)
         if not keep.any():
@@ -87,7 +89,7 @@ def loo_datatree(
         obs_vars[s] = xr.DataArray(np.asarray(obs.values, float)[ii, tt], dims=dim, coords=coords)
         for target, group in ((ll_vars, "log_likelihood"), (pp_vars, "posterior_predictive")):
             da = draw_axis_first(dt[group][s]).transpose("sample", *obs.dims)
-            vals = np.asarray(da.values, float)[:, ii, tt][None]
+            vals = np.asarray(da.values, float)[:, ii, tt].reshape(n_chain, -1, ii.size)
             target[s] = xr.DataArray(vals, dims=("chain", "draw", dim), coords=coords)
     if not ll_vars:
         raise ValueError(
@@ -103,10 +105,12 @@ def loo_datatree(
     post = {}
     if "posterior" in dt.children and "sigma" in dt["posterior"].data_vars:
         sig = draw_axis_first(dt["posterior"]["sigma"])
-        post["sigma"] = xr.DataArray(sig.values[None], dims=("chain", "draw", *sig.dims[1:]))
+        sig_v = sig.values.reshape(n_chain, n, *sig.shape[1:])
+        post["sigma"] = xr.DataArray(sig_v, dims=("chain", "draw", *sig.dims[1:]))
     else:
-        post["draw_index"] = xr.DataArray(np.arange(n, dtype=float)[None], dims=("chain", "draw"))
-    sample = {"chain": [0], "draw": np.arange(n)}
+        idx = np.arange(n_chain * n, dtype=float).reshape(n_chain, n)
+        post["draw_index"] = xr.DataArray(idx, dims=("chain", "draw"))
+    sample = {"chain": np.arange(n_chain), "draw": np.arange(n)}
     groups = {
         "posterior": xr.Dataset(post, coords=sample),
         "log_likelihood": xr.Dataset(ll_vars, coords=sample),
@@ -117,7 +121,7 @@ def loo_datatree(
         stats = {}
         for name in _VI_VARS:
             da = draw_axis_first(dt["sample_stats"][name])
-            stats[name] = xr.DataArray(np.asarray(da.values, float).reshape(1, n),
+            stats[name] = xr.DataArray(np.asarray(da.values, float).reshape(n_chain, n),
                                        dims=("chain", "draw"))  # fmt: skip
         groups["sample_stats"] = xr.Dataset(stats, coords=sample)
     return xr.DataTree.from_dict(groups)
@@ -243,7 +247,8 @@ def loo(dt: xr.DataTree, var_name: str = ALL, *, corrected: bool = False) -> Any
     """
     import arviz_stats as azs
 
-    ldt = dt if "chain" in dt["log_likelihood"].dims else loo_datatree(dt)
+    ll_dims = dt["log_likelihood"].dims
+    ldt = dt if "chain" in ll_dims and "site" not in ll_dims else loo_datatree(dt)
     if var_name not in ldt["log_likelihood"].data_vars:
         raise KeyError(
             f"var_name: expected one of {list(ldt['log_likelihood'].data_vars)}, found {var_name!r}"
