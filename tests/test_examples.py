@@ -11,7 +11,12 @@ from conftest import REPO
 EXAMPLES = sorted((REPO / "examples").glob("[0-9]*.py"))
 ARGS = {
     "01_simulate_site.py": ["--site", "US-Var"],
+    "02_svi_vs_nuts.py": ["--quick"],
     "03_fluxval_crossvalidation.py": ["--quick", "--folds", "2", "--samples", "20"],
+    "04_trait_environment.py": ["--quick"],
+    "05_predictor_sets.py": ["--quick"],
+    "06_unseen_sites.py": ["--quick"],
+    "07_hybrid_water_stress.py": ["--quick"],
 }
 
 

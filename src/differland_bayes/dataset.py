@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,12 +20,15 @@ import xarray as xr
 from .io.atomic import atomic_path, check_can_write
 
 __all__ = [
+    "CLASS_PREDICTOR",
     "CONVENTIONS",
     "SPLIT_SITE_VALUES",
     "SPLIT_TIME",
     "STREAMS",
     "StreamInfo",
     "add_masks",
+    "available_predictors",
+    "check_predictors",
     "env_matrix",
     "observed_streams",
     "read_dataset",
@@ -34,6 +38,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONVENTIONS = "differland-canonical-1"
+#: the name of the vegetation class (its one-hot columns) in a predictor selection
+CLASS_PREDICTOR = "vegetation_class"
 
 
 class StreamInfo(NamedTuple):
@@ -87,7 +93,11 @@ def add_masks(ds: xr.Dataset) -> xr.Dataset:
 
 
 def env_matrix(
-    ds: xr.Dataset, *, one_hot: bool = True, classes: list[str] | None = None
+    ds: xr.Dataset,
+    *,
+    one_hot: bool = True,
+    classes: list[str] | None = None,
+    predictors: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Numeric predictor matrix ``(site, n)`` and its column names.
 
@@ -102,13 +112,32 @@ def env_matrix(
         The classes to encode, in order (e.g. those of the training sites, so that new
         sites get the same columns); a site of another class gets zeros in every class
         column. Default: the classes present in ``ds``, sorted.
+    predictors : sequence of str, optional
+        Only these predictors: names of ``env`` features (columns in the order given)
+        and :data:`CLASS_PREDICTOR` (``"vegetation_class"``) for the one-hot class
+        columns, which always come last (``one_hot`` is then ignored). None or empty:
+        every feature, then the class columns (the ``[data] predictors`` key of a fit;
+        :func:`check_predictors`).
+
+    Raises
+    ------
+    ValueError
+        If a name of ``predictors`` is not a feature of ``ds`` (or is
+        ``"vegetation_class"`` without that coordinate).
     """
     cols: list[np.ndarray] = []
     names: list[str] = []
-    if "env" in ds:
-        env = ds["env"].transpose("site", "feature")
-        cols.append(np.asarray(env.values, float))
-        names += [str(f) for f in env["feature"].values]
+    env = ds["env"].transpose("site", "feature") if "env" in ds else None
+    features = [str(f) for f in env["feature"].values] if env is not None else []
+    if predictors:
+        check_predictors(ds, predictors)
+        wanted = [p for p in predictors if p != CLASS_PREDICTOR]
+        one_hot = CLASS_PREDICTOR in predictors
+    else:
+        wanted = features
+    if env is not None and wanted:
+        cols.append(np.asarray(env.sel(feature=wanted).values, float))
+        names += list(wanted)
     if one_hot and "vegetation_class" in ds.coords:
         values = np.asarray(ds["vegetation_class"].values).astype(str)
         if classes is None:
@@ -124,6 +153,38 @@ def env_matrix(
     if not cols:
         return np.zeros((ds.sizes.get("site", 0), 0)), []
     return np.concatenate(cols, axis=1), names
+
+
+def available_predictors(ds: xr.Dataset) -> list[str]:
+    """Names a predictor selection may use: the ``env`` features and ``vegetation_class``."""
+    names = [str(f) for f in ds["feature"].values] if "env" in ds else []
+    return names + ([CLASS_PREDICTOR] if "vegetation_class" in ds.coords else [])
+
+
+def check_predictors(ds: xr.Dataset, predictors: Sequence[str], *, key: str = "predictors") -> None:
+    """Check that every name of a predictor selection exists in ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Canonical dataset.
+    predictors : sequence of str
+        Names of ``env`` features and :data:`CLASS_PREDICTOR`; empty = all.
+    key : str
+        Name of the selection in the message (e.g. ``"data.predictors"``).
+
+    Raises
+    ------
+    ValueError
+        Naming ``key``, the names the dataset offers and the unknown ones.
+    """
+    have = available_predictors(ds)
+    unknown = [p for p in predictors if p not in have]
+    if unknown:
+        raise ValueError(
+            f"{key}: expected names of the dataset's predictors {have} (env features, and "
+            f"{CLASS_PREDICTOR!r} for the one-hot vegetation classes), found unknown {unknown}"
+        )
 
 
 def _engine_for(path: Path) -> str:

@@ -18,6 +18,7 @@ here:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -84,6 +85,9 @@ class FitMeta:
     observation_step: str = "model"  #: ``"model"`` or ``"monthly"``
     #: start of each observation step (None: the model steps, ``time``)
     obs_time: np.ndarray | None = None
+    #: the predictor selection (``[data] predictors``): ``env`` feature names and
+    #: ``"vegetation_class"``; empty = every feature and the class columns
+    predictors: list[str] = field(default_factory=list)
 
 
 def _standardise(x: np.ndarray, mean: np.ndarray | None, sd: np.ndarray | None):
@@ -139,6 +143,7 @@ def pack(
     spinup_steps: int = 0,
     observation_step: str = "model",
     min_fraction: float = MONTHLY_MIN_FRACTION,
+    predictors: Sequence[str] | None = None,
 ) -> tuple[FitData, FitMeta]:
     """Convert a canonical dataset for ``model`` into :class:`FitData`.
 
@@ -157,9 +162,10 @@ def pack(
         Keep observations only where ``split_time == split`` (1 = training); None keeps
         all observed values.
     env_spec : FitMeta, optional
-        The metadata of a previous :func:`pack` (the training sites): its vegetation
-        classes and predictor standardisation are reused, so that new sites are encoded
-        exactly like the sites a fit has seen. Default: computed from ``ds``.
+        The metadata of a previous :func:`pack` (the training sites): its predictor
+        selection, vegetation classes and predictor standardisation are reused, so that
+        new sites are encoded exactly like the sites a fit has seen. Default: computed
+        from ``ds``.
     spinup_steps : int
         Number of initial model steps of the dataset's time axis (the same for every
         site) whose observations are excluded; with monthly observations, every month
@@ -174,13 +180,18 @@ def pack(
     min_fraction : float
         With ``observation_step="monthly"``: share of a month's calendar days that must
         be observed for the month to count (default 0.5).
+    predictors : sequence of str, optional
+        The network's predictors (``[data] predictors``): names of ``env`` features (in
+        the order given) and ``"vegetation_class"`` for the one-hot class columns (last);
+        None or empty: every feature, then the class columns. Ignored with ``env_spec``
+        (whose selection is used).
 
     Raises
     ------
     ValueError
         If a requested stream is absent or not predicted by the model, no observation
-        is left, ``observation_step`` is unknown, or a site's forcing cannot be filled
-        outside its record.
+        is left, ``observation_step`` is unknown, a selected predictor is absent, or a
+        site's forcing cannot be filled outside its record.
     """
     if observation_step not in OBSERVATION_STEPS:
         raise ValueError(
@@ -198,7 +209,10 @@ def pack(
         )
     forcing = build_site_forcing(ds, model)
     classes = env_spec.classes if env_spec is not None else None
-    x, names = env_matrix(ds, classes=classes)
+    if env_spec is not None:
+        predictors = env_spec.predictors
+    predictors = list(predictors or [])
+    x, names = env_matrix(ds, classes=classes, predictors=predictors)
     if x.shape[1] == 0:
         raise ValueError("env: expected at least one environment predictor, found none")
     if env_spec is not None and names != env_spec.features:
@@ -262,5 +276,6 @@ def pack(
         classes=[n.split("=", 1)[1] for n in names if n.startswith("vegetation_class=")],
         observation_step=observation_step,
         obs_time=None if aggregation is None else np.asarray(obs["time"].values),
+        predictors=predictors,
     )
     return data, meta

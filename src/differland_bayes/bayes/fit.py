@@ -216,6 +216,7 @@ def _data_meta(cfg: FitConfig, source: str, problem: FitProblem) -> dict[str, An
         "streams": list(meta.streams),
         "has_uncertainty": {k: bool(v) for k, v in problem.data.has_unc.items()},
         "n_obs": n_obs,
+        "predictors": list(meta.predictors),
         "features": list(meta.features),
         "env_mean": np.asarray(meta.env_mean).tolist(),
         "env_sd": np.asarray(meta.env_sd).tolist(),
@@ -338,9 +339,7 @@ def run_fit(
                 cfg, problem, key=jax.random.fold_in(problem.key, 1), progress_bar=progress_bar
             )
             problem, init_params = warm.problem, warm.init_params
-            write_losses(
-                staging / MAP_LOSSES_FILE, np.arange(1, len(warm.losses) + 1), warm.losses
-            )
+            write_losses(staging / MAP_LOSSES_FILE, np.arange(1, len(warm.losses) + 1), warm.losses)
         fit = fit_svi(
             hybrid_model,
             problem.guide,

@@ -177,8 +177,10 @@ def load_dataset(cfg: FitConfig, process: AbstractDalec | None = None) -> tuple[
         If the dataset has validation errors (each is logged; the message gives the
         first and the count).
     ValueError
-        If the site selection leaves nothing.
+        If the site selection leaves nothing, or ``data.predictors`` names a predictor
+        the dataset lacks.
     """
+    from ..dataset import check_predictors
     from ..validate import validate_dataset
 
     if process is None:
@@ -209,6 +211,10 @@ def load_dataset(cfg: FitConfig, process: AbstractDalec | None = None) -> tuple[
         log.info("data: daily; aggregating to calendar months for dalec993")
         ds = to_monthly(ds)
     ds = _select_sites(ds, cfg)
+    if cfg.data.predictors:
+        # before anything is packed or fitted: a clear error naming the key
+        check_predictors(ds, cfg.data.predictors, key="data.predictors")
+        log.info("data: network predictors %s", list(cfg.data.predictors))
     if "site_time_valid" in ds and not bool(ds["site_time_valid"].all()):
         valid = np.asarray(ds["site_time_valid"].transpose("site", "time").values, bool)
         log.info(

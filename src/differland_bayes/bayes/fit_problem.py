@@ -229,6 +229,7 @@ def build_problem(
         split=d.split,
         spinup_steps=d.spinup_steps,
         observation_step=d.observation_step,
+        predictors=list(d.predictors),
     )
     if cfg.model.water_stress == "nn_whole":
         # the network's inputs are standardised with the fitted sites' forcing

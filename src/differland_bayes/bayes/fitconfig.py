@@ -30,7 +30,16 @@ Schema (defaults in brackets)
     training sites held out for early stopping], ``period`` ["common"; fluxnet-sites;
     ``"union"``: each site's forcing outside its record is filled with its calendar
     climatology], ``observation_step`` ["model"; ``"monthly"``: daily observations
-    compared as calendar-month means with the daily model averaged over the same days].
+    compared as calendar-month means with the daily model averaged over the same days],
+    ``predictors`` [[]: every ``env`` feature and the vegetation classes; else the
+    network's predictors: ``env`` feature names of the dataset (inputs in this order)
+    and ``"vegetation_class"`` for the one-hot class columns (last), e.g.
+    ``["vegetation_class"]`` or ``["mat", "map", "elevation", "forest_age", "lat"]``
+    (the synthetic world's features). Unknown names are an error before anything is
+    fitted (synthetic data: when the configuration is read; other sources: once the
+    dataset is read). The selection is stored in the run (``config.toml``,
+    ``data_meta.json``), so ``differland predict`` and ``differland report`` encode new
+    sites the same way].
 ``[data.synthetic]``
     ``sites`` [32], ``years`` [4], ``seed`` [0], ``free_parameters`` [[]: all of the
     relationship's], ``streams`` [[]: gpp nee et lai], ``gap_fraction`` [0.3].
@@ -295,6 +304,18 @@ def _cross_checks(cfg: FitConfig, problems: list[str], bad: set[str]) -> None:
                     f"model.free_parameters: {both} also in model.fixed_parameters; a "
                     "parameter is either estimated or fixed"
                 )
+    if ok("data.source", "data.predictors") and d.source == "synthetic" and d.predictors:
+        from ..dataset import CLASS_PREDICTOR
+        from ..synthetic.climate import FEATURES
+
+        have = [*FEATURES, CLASS_PREDICTOR]
+        unknown = [p for p in d.predictors if p not in have]
+        if unknown:
+            problems.append(
+                f"data.predictors: expected names among the synthetic world's predictors "
+                f"{have} ({CLASS_PREDICTOR!r}: the one-hot vegetation classes), found "
+                f"unknown {unknown}"
+            )
     if ok("likelihood.noise_prior_scale"):
         unknown = [k for k in cfg.likelihood.noise_prior_scale if k not in STREAMS]
         if unknown:

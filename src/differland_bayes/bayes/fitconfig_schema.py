@@ -194,10 +194,10 @@ class DataConfig:
     )
     predictors: tuple[str, ...] = _f(
         (),
-        "predictors of the prior network, in this order: names of the dataset's env "
-        "features and 'vegetation_class' (its one-hot class columns); [] = every feature "
-        "and the classes. Stored with the run: predictions and reports encode new sites "
-        "the same way",
+        "predictors of the prior network: names of the dataset's env features (inputs in "
+        "this order) and 'vegetation_class' (the one-hot class columns, last); [] = every "
+        "feature and the classes. Stored with the run: predictions and reports encode new "
+        "sites the same way",
         _all(_items(_non_empty), _unique),
     )
     synthetic: SyntheticConfig = _f(SyntheticConfig, "synthetic world")

@@ -7,7 +7,8 @@ Layout of ``RUN_DIR``::
                            command-line overrides (--steps) applied
       data_meta.json       what the fitted arrays mean: data source, process model,
                            sites (all, training, held out), time axis, streams (with
-                           uncertainty flags and observation counts), env feature names
+                           uncertainty flags and observation counts), the predictor
+                           selection ([data] predictors), the network's input columns
                            with their standardisation (mean, sd) and vegetation classes,
                            free parameters and the resolved fixed parameters
       params.npz           the guide's parameters as fitted (at the best held-out loss
@@ -544,8 +545,9 @@ def env_spec(meta: Mapping[str, Any]) -> FitMeta:
     Returns
     -------
     FitMeta
-        Features, standardisation and classes of the fitted sites (sites and time as
-        in the run).
+        Predictor selection, features, standardisation and classes of the fitted sites
+        (sites and time as in the run). Runs written before ``[data] predictors``
+        existed used every predictor (an empty selection).
     """
     return FitMeta(
         sites=np.asarray(meta["sites"]),
@@ -555,4 +557,5 @@ def env_spec(meta: Mapping[str, Any]) -> FitMeta:
         env_sd=np.asarray(meta["env_sd"], dtype=np.float64),
         streams=list(meta["streams"]),
         classes=list(meta["classes"]),
+        predictors=list(meta.get("predictors", [])),
     )
