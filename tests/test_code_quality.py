@@ -33,3 +33,19 @@ def test_process_package_is_free_of_numpyro():
         if pattern.search(p.read_text())
     ]
     assert not offenders, f"process code must stay pure JAX; numpyro imported in {offenders}"
+
+
+def test_exported_functions_named_like_their_module_stay_functions():
+    """Importing ``analysis.loo`` first must not turn ``analysis.loo`` into the module."""
+    import subprocess
+    import sys
+
+    code = (
+        "import differland_bayes.analysis.partial_dependence, differland_bayes.analysis.loo\n"
+        "from differland_bayes.analysis import loo, partial_dependence\n"
+        "assert callable(loo) and callable(partial_dependence), (loo, partial_dependence)\n"
+        "from differland_bayes.analysis.loo import loo_table\n"
+        "assert callable(loo_table)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -10,6 +10,8 @@ matplotlib load on first use); layout and meaning in ``docs/analysis.md``.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 #: public name -> module that defines it (one line per name; sorted by module)
@@ -62,6 +64,26 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping exported functions that share a name with their module.
+
+    ``partial_dependence`` and ``loo`` are both functions exported here and the modules
+    defining them. Importing such a module sets the package attribute to the module,
+    which would make ``from differland_bayes.analysis import loo`` return the module or
+    the function depending on what was imported before; the module stays reachable as
+    ``differland_bayes.analysis.loo`` in :data:`sys.modules` (``from ...analysis.loo
+    import ...`` works as usual).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
