@@ -101,3 +101,13 @@ def test_unconstrained_of_bounds_is_huge():
     with jax.enable_x64(True):
         z = to_unconstrained(jnp.array([5.0, 50.0]), 5.0, 50.0)
     assert float(z[0]) < -1e12 and float(z[1]) > 1e12
+
+
+def test_numpy_transform_matches_the_jax_one():
+    from differland_bayes.params import to_physical, to_physical_numpy
+
+    z = np.linspace(-30.0, 30.0, 41)
+    lo, hi = 0.01, 5.0
+    got = to_physical_numpy(z, lo, hi)
+    assert got.dtype == np.float64 and np.all((got > lo) & (got < hi))
+    np.testing.assert_allclose(got, np.asarray(to_physical(z, lo, hi)), rtol=1e-5)  # float32

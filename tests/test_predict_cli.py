@@ -175,3 +175,16 @@ def test_data_not_matching_the_run(run_dir, new_world, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "lai" in err and "do not match the run" in err
     assert not out.exists()
+
+
+def test_new_site_pools_choices_follow_the_library():
+    from differland_bayes.bayes.predict import NEW_SITE_POOLS
+    from differland_bayes.cli import build_parser
+
+    args = build_parser().parse_args(["predict", "run", "--data", "training", "--out", "p.nc"])
+    assert args.new_site_pools == NEW_SITE_POOLS[0]
+    for mode in NEW_SITE_POOLS:
+        parsed = build_parser().parse_args(
+            ["predict", "run", "--data", "training", "--out", "p.nc", "--new-site-pools", mode]
+        )
+        assert parsed.new_site_pools == mode

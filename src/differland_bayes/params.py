@@ -30,6 +30,7 @@ __all__ = [
     "ParamInfo",
     "ParamTable",
     "to_physical",
+    "to_physical_numpy",
     "to_unconstrained",
 ]
 
@@ -97,6 +98,16 @@ def to_physical(z: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> jnp.ndarray
     """
     u = jnp.arctan(jnp.asarray(z)) / jnp.pi + 0.5
     return lower * (upper / lower) ** u
+
+
+def to_physical_numpy(z: Any, lower: Any, upper: Any) -> np.ndarray:
+    """:func:`to_physical` in NumPy, in the inputs' precision (float64 for NumPy floats).
+
+    For code that works outside JAX (synthetic worlds, comparisons with a known truth),
+    where JAX's default float32 would round the result.
+    """
+    z = np.asarray(z)
+    return lower * (upper / lower) ** (np.arctan(z) / np.pi + 0.5)
 
 
 def to_unconstrained(theta: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> jnp.ndarray:

@@ -75,21 +75,22 @@ def site_parameter_summary(dt: xr.DataTree, prob: float = 0.9) -> pd.DataFrame:
         raise ValueError(f"prob: expected a number in (0, 1), found {prob!r}")
     theta = dt["posterior"]["parameters"]
     draws = [d for d in theta.dims if d not in ("site", "parameter")]
-    lo, med, hi = (theta.quantile(q, dim=draws) for q in ((1 - prob) / 2, 0.5, (1 + prob) / 2))
+    lo, med, hi = (
+        theta.quantile(q, dim=draws).transpose("parameter", "site").values
+        for q in ((1 - prob) / 2, 0.5, (1 + prob) / 2)
+    )  # (parameter, site)
     xy = _coordinates(dt)
-    sites = np.asarray(theta["site"].values).astype(str)
-    units = np.asarray(theta["parameter_units"].values).astype(str)
-    rows = []
-    for j, p in enumerate(np.asarray(theta["parameter"].values).astype(str)):
-        for i, s in enumerate(sites):
-            rows.append({
-                "site": s, "parameter": p, "units": units[j],
-                "median": float(med.sel(site=s, parameter=p)),
-                "width": float(hi.sel(site=s, parameter=p) - lo.sel(site=s, parameter=p)),
-                "lon": float(xy[0][i]) if xy else np.nan,
-                "lat": float(xy[1][i]) if xy else np.nan,
-            })  # fmt: skip
-    return pd.DataFrame(rows)
+    n_par, n_site = med.shape
+    nan = np.full(n_site, np.nan)
+    return pd.DataFrame({
+        "site": np.tile(np.asarray(theta["site"].values).astype(str), n_par),
+        "parameter": np.repeat(np.asarray(theta["parameter"].values).astype(str), n_site),
+        "units": np.repeat(np.asarray(theta["parameter_units"].values).astype(str), n_site),
+        "median": med.ravel().astype(float),
+        "width": (hi - lo).ravel().astype(float),
+        "lon": np.tile(xy[0] if xy else nan, n_par),
+        "lat": np.tile(xy[1] if xy else nan, n_par),
+    })  # fmt: skip
 
 
 def site_r2(dt: xr.DataTree, streams: Sequence[str] | None = None) -> pd.DataFrame:

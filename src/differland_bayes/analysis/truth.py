@@ -41,6 +41,8 @@ import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..params import to_physical_numpy
+
 __all__ = [
     "TruthComparison",
     "compare_with_truth",
@@ -98,11 +100,6 @@ def varying_parameters(world: xr.Dataset, parameters: Sequence[str] | None = Non
             f"none of the parameters {list(parameters)} varies in the world (varying: {varying})"
         )
     return chosen
-
-
-def _to_physical(z: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """NumPy version of the parameter tables' transform (log-space arctan)."""
-    return lower * (upper / lower) ** (np.arctan(z) / np.pi + 0.5)
 
 
 def site_parameter_table(
@@ -234,7 +231,7 @@ def true_partial_dependence(
             x = env.copy()
             x[:, j] = grid[g]
             z = rel.mean_z(x, feats, veg) + residual
-            out[:, k, g] = np.exp(np.log(_to_physical(z, lower, upper)).mean(axis=0))
+            out[:, k, g] = np.exp(np.log(to_physical_numpy(z, lower, upper)).mean(axis=0))
     units = world["parameter_units"].sel(parameter=names).values
     return xr.DataArray(
         out,

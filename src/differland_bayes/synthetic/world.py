@@ -25,6 +25,7 @@ import xarray as xr
 
 from ..forcing import build_forcing
 from ..io.atomic import check_can_write
+from ..params import to_physical_numpy
 from ..process.base import AbstractDalec
 from .climate import draw_environment, generate_climate, realised_climate
 from .layout import FEATURE_NAMES, GENERATOR_VERSION, encoding, label
@@ -132,8 +133,7 @@ def _block(plan: Plan, start: int, stop: int) -> dict[str, np.ndarray]:
 
 def _to_physical(plan: Plan, z: np.ndarray) -> np.ndarray:
     """NumPy float64 version of ``table.to_physical``."""
-    lo, hi = plan.model.table.lower, plan.model.table.upper
-    return lo * (hi / lo) ** (np.arctan(z) / np.pi + 0.5)
+    return to_physical_numpy(z, plan.model.table.lower, plan.model.table.upper)
 
 
 # -- progress and summary ---------------------------------------------------------------
