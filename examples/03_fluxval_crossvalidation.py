@@ -9,12 +9,17 @@ the site's own mean seasonal cycle from its assimilation months (withheld months
 the mean seasonal cycle of its IGBP class over the training sites, southern-hemisphere
 months shifted by six (left-out sites).
 
-Writes to ``--out``: one run directory per fit (``all-sites``, ``fold-<k>``), the
-predictions (``pred-withheld.nc``, ``pred-leftout.nc``), ``scores.csv``, figures
-``scores.png`` and ``sites.png``, and (unless ``--no-report``) the report of the
-all-sites fit in ``report/`` (``differland report``: its DataTree, predictive
-diagnostics, PSIS-LOO, site maps and trait–environment analyses on real data, as HTML and
-CSV). Prints the score table.
+With ``--seeds N`` every training set is fitted N times (SVI seeds ``0..N-1``, which
+also draw the early-stopping sites and the network's initial weights) and the N
+posteriors are pooled as an equal-weight ensemble for the predictions: a single fit's
+predictions at left-out sites vary a lot from seed to seed (see the measurements below).
+
+Writes to ``--out``: one run directory per fit (``all-sites``, ``fold-<k>``, and
+``<name>-seed<j>`` for the further seeds), the predictions (``pred-withheld.nc``,
+``pred-leftout.nc``), ``scores.csv``, figures ``scores.png`` and ``sites.png``, and
+(unless ``--no-report``) the report of the (first) all-sites fit in ``report/``
+(``differland report``: its DataTree, predictive diagnostics, PSIS-LOO, site maps and
+trait–environment analyses on real data, as HTML and CSV). Prints the score table.
 
 Runs in about 10–15 minutes on a 2-core laptop with the default settings (a fit of all
 176 sites and five site folds); ``--quick`` (a few sites, a few steps; about 2 minutes)
@@ -58,17 +63,26 @@ QUICK = {
 }
 
 
-def _fit(cfg, out: Path, overwrite: bool) -> Path:
-    """Fit ``cfg`` into ``out`` (reusing a complete earlier run unless ``overwrite``)."""
-    if out.is_dir() and not overwrite:
-        log.info("%s exists: reusing it (--overwrite refits)", out)
-        return out
-    run_fit(cfg, out, overwrite=overwrite, progress_bar=False)
-    return out
+def _fit(cfg, out: Path, overwrite: bool, seeds: int = 1) -> list[Path]:
+    """Fit ``cfg`` into ``out`` (and ``out-seed<j>``, SVI seed ``svi.seed + j``).
+
+    Complete earlier runs are reused unless ``overwrite``.
+    """
+    runs = []
+    for j in range(seeds):
+        run = out if j == 0 else out.with_name(f"{out.name}-seed{j}")
+        runs.append(run)
+        if run.is_dir() and not overwrite:
+            log.info("%s exists: reusing it (--overwrite refits)", run)
+            continue
+        run_fit(config_with(cfg, {"svi.seed": cfg.svi.seed + j}), run, overwrite=overwrite,
+                progress_bar=False)  # fmt: skip
+    return runs
 
 
-def _predict(run: Path, ds: xr.Dataset, samples: int) -> xr.Dataset:
-    return predict_to_dataset(run, ds, num_samples=samples, quantiles=(0.05, 0.5, 0.95), key=0)
+def _predict(runs: list[Path], ds: xr.Dataset, samples: int) -> xr.Dataset:
+    """Posterior predictive of one run or the pooled ensemble of several."""
+    return predict_to_dataset(runs, ds, num_samples=samples, quantiles=(0.05, 0.5, 0.95), key=0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5, help="site folds (default 5)")
     p.add_argument("--samples", type=int, default=200, help="posterior draws for predictions")
     p.add_argument("--seed", type=int, default=0, help="seed of the site folds")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="fits per training set with SVI seeds 0..N-1, pooled as an ensemble "
+                        "(default 1)")  # fmt: skip
     p.add_argument("--max-folds", type=int, default=0,
                    help="fit only the first N folds (0: all; a quicker, noisier estimate)")
     p.add_argument("--quick", action="store_true", help="tiny settings: 16 sites, few steps")
@@ -110,9 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     log.info("%d sites; %d folds over sites", len(sites), args.folds)
 
     # 1. all sites, assimilation months -> withheld months
-    run_all = _fit(config_with(cfg, {**overrides, "data.sites": sites}), out / "all-sites",
-                   args.overwrite)  # fmt: skip
-    pred_w = _predict(run_all, ds, args.samples)
+    if args.seeds < 1:
+        raise SystemExit(f"--seeds: expected an integer >= 1, found {args.seeds}")
+    runs_all = _fit(config_with(cfg, {**overrides, "data.sites": sites}), out / "all-sites",
+                    args.overwrite, args.seeds)  # fmt: skip
+    run_all = runs_all[0]
+    pred_w = _predict(runs_all, ds, args.samples)
     write_netcdf_atomic(pred_w, out / "pred-withheld.nc", overwrite=True)
     cycle = {s: site_seasonal_cycle(ds, s, use=split == 1) for s in STREAMS}
     tables = [
@@ -134,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         })  # fmt: skip
         log.info("fold %d/%d: %d training sites, %d left out", k + 1, len(folds), len(train),
                  len(test))  # fmt: skip
-        run_k = _fit(fold_cfg, out / f"fold-{k}", args.overwrite)
+        run_k = _fit(fold_cfg, out / f"fold-{k}", args.overwrite, args.seeds)
         test_ds = ds.isel(site=test)
         pred_k = _predict(run_k, test_ds, args.samples)
         if bool(pred_k["fitted"].any()):

@@ -64,7 +64,7 @@ def pred_training(run_dir) -> Path:
     return out
 
 
-def _check_layout(pred, *, draws: bool) -> None:
+def _check_layout(pred, *, draws: bool, samples: int = SAMPLES) -> None:
     q = pred["quantile"].values
     np.testing.assert_allclose(q, [0.05, 0.5, 0.95])
     assert pred["fitted"].dtype == bool and pred["fitted"].dims == ("site",)
@@ -87,14 +87,14 @@ def _check_layout(pred, *, draws: bool) -> None:
         assert (f"{s}_draws" in pred) == draws
         if draws:
             assert pred[f"{s}_draws"].dims == ("sample", "site", "time")
-            assert pred.sizes["sample"] == SAMPLES
+            assert pred.sizes["sample"] == samples
     p = pred["parameters_quantile"]
     assert p.dims == ("quantile", "site", "parameter")
     assert sorted(pred["parameter"].values) == sorted(FREE)
     assert pred["parameter_units"].dims == ("parameter",)
     assert np.all(np.diff(p.values, axis=0) >= 0)
     assert np.all(np.isfinite(p.values))
-    assert pred.attrs["num_samples"] == SAMPLES
+    assert pred.attrs["num_samples"] == samples
 
 
 def test_training_data_are_fitted_sites(run_dir, pred_training):
@@ -188,3 +188,58 @@ def test_new_site_pools_choices_follow_the_library():
             ["predict", "run", "--data", "training", "--out", "p.nc", "--new-site-pools", mode]
         )
         assert parsed.new_site_pools == mode
+
+
+@pytest.fixture(scope="module")
+def run_dir_seed1(run_dir) -> Path:
+    """The same tiny configuration fitted with another seed (an ensemble member)."""
+    from differland_bayes.bayes.fit import restore_fit
+
+    cfg = config_with(restore_fit(run_dir).config, {"svi.seed": 1})
+    config = run_dir.parent / "tiny_seed1.toml"
+    config.write_text(config_to_toml(cfg), encoding="utf-8")
+    out = run_dir.parent / "run_seed1"
+    assert _cli("fit", config, "--out", out, "--steps", 20, "--no-progress") == 0
+    return out
+
+
+def test_ensemble_pools_the_draws_of_each_run(run_dir, run_dir_seed1, new_world, tmp_path):
+    import jax
+
+    from differland_bayes.bayes.predict_dataset import predict_to_dataset
+
+    out = tmp_path / "pred_ens.nc"
+    args = ["predict", run_dir, run_dir_seed1, "--data", new_world, "--out", out]
+    assert _cli(*args, "--samples", 7, "--draws", "--seed", 5) == 0
+    pred = read_dataset(out)
+    _check_layout(pred, draws=True, samples=7)
+    assert pred.attrs["n_runs"] == 2
+    assert pred.attrs["run_dir"] == f"{run_dir}; {run_dir_seed1}"
+    data = read_dataset(new_world)
+    # draws 0-3 are the first run's and 4-6 the second's, each with its own folded key
+    for i, (run, rows) in enumerate(((run_dir, slice(0, 4)), (run_dir_seed1, slice(4, 7)))):
+        n = rows.stop - rows.start
+        key = jax.random.fold_in(jax.random.key(5), i)
+        alone = predict_to_dataset(run, data, num_samples=n, draws=True, key=key)
+        np.testing.assert_allclose(
+            pred["gpp_draws"].isel(sample=rows).values, alone["gpp_draws"].values, rtol=1e-6
+        )
+    # the two members differ (different seeds), so the pooled mean is neither alone
+    first = pred["nee_draws"].isel(sample=slice(0, 4)).mean("sample")
+    second = pred["nee_draws"].isel(sample=slice(4, 7)).mean("sample")
+    assert float(np.abs(first - second).max()) > 1e-4
+
+
+def test_ensemble_of_mismatched_runs_is_refused(run_dir, new_world, tmp_path):
+    import dataclasses
+
+    from differland_bayes.bayes.fit import restore_fit
+    from differland_bayes.bayes.predict_dataset import predict_to_dataset
+
+    fit = restore_fit(run_dir)
+    other = dataclasses.replace(fit, meta={**fit.meta, "streams": ["gpp", "nee"]})
+    with pytest.raises(ValueError, match="cannot be pooled.*streams differ"):
+        predict_to_dataset([run_dir, run_dir], read_dataset(new_world), num_samples=4,
+                           fit=[fit, other])  # fmt: skip
+    with pytest.raises(ValueError, match="num_samples: expected an integer >= the number"):
+        predict_to_dataset([run_dir, run_dir], read_dataset(new_world), num_samples=1)

@@ -10,7 +10,10 @@ of every fitted site), and predicts each site of the dataset:
 * any other site from its environment alone, with fresh residuals
   (:func:`~.predict.predict_new_sites`).
 
-Both use the same posterior draws, so the two kinds of sites are comparable. The
+Both use the same posterior draws, so the two kinds of sites are comparable. Several
+run directories (an ensemble, e.g. one configuration fitted with several seeds) are
+pooled as an equal-weight mixture of their posteriors: each contributes its share of
+the draws. The
 result is in the canonical layout (``docs/data-format.md``): the dataset's ``site`` and
 ``time`` coordinates (and site-level coordinates such as ``lat``), plus
 
@@ -32,7 +35,8 @@ variable                        dims                         meaning
 Coordinates: ``fitted`` (site, bool: the site's own fitted residuals were used),
 ``quantile``, ``parameter`` (free parameters, with ``parameter_units``), ``sample``
 (with ``draws``). Attributes: ``run_dir``, ``seed``, ``num_samples``, ``process``,
-``data_source``. ``pred.gpp - pred.gpp_obs`` is the residual of every observation.
+``data_source`` (and ``n_runs`` for an ensemble). ``pred.gpp - pred.gpp_obs`` is the
+residual of every observation.
 """
 
 from __future__ import annotations
@@ -185,73 +189,21 @@ def _check_quantiles(quantiles: Sequence[float]) -> np.ndarray:
     return q
 
 
-def predict_to_dataset(
-    run_dir: str | os.PathLike,
+def _run_draws(
+    fit: RestoredFit,
     ds: xr.Dataset,
     *,
-    num_samples: int = 200,
-    quantiles: Sequence[float] = DEFAULT_QUANTILES,
-    draws: bool = False,
-    key: jax.Array | int = 0,
-    fit: RestoredFit | None = None,
-    new_site_pools: str = NEW_SITE_POOLS[0],
-) -> xr.Dataset:
-    """Posterior predictive of a run for every site of a canonical dataset.
-
-    Parameters
-    ----------
-    run_dir : path-like
-        Run directory of ``differland fit``.
-    ds : xarray.Dataset
-        Canonical dataset (validated by the caller) on the run's time step: forcing and
-        ``env`` of every site, observations optional. Sites are matched to the fitted
-        ones by id.
-    num_samples : int
-        Posterior draws.
-    quantiles : sequence of float
-        Increasing probabilities in ``[0, 1]`` for ``<stream>_quantile`` and
-        ``parameters_quantile``.
-    draws : bool
-        Also return every draw as ``<stream>_draws``.
-    key : jax.Array or int
-        PRNG key (or an integer seed); the only randomness.
-    fit : RestoredFit, optional
-        The run already read with :func:`~.fit.restore_fit` (read from ``run_dir``
-        otherwise).
-    new_site_pools : {"network", "equilibrium"}
-        Initial carbon pools of sites the run did not fit (``initial_pools`` of
-        :func:`~.predict.predict_new_sites`).
-
-    Returns
-    -------
-    xarray.Dataset
-        The layout of the module docstring.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the run directory is missing or incomplete.
-    ValueError
-        If the data do not match the run (streams, predictors, observation noise), or
-        for bad ``num_samples`` / ``quantiles``.
-    """
-    if num_samples < 1:
-        raise ValueError(f"num_samples: expected an integer >= 1, found {num_samples}")
-    q = _check_quantiles(quantiles)
-    seed = int(key) if isinstance(key, int) else None
-    if isinstance(key, int):
-        key = jax.random.key(key)
-    if fit is None:
-        fit = restore_fit(run_dir)
+    num_samples: int,
+    key: jax.Array,
+    new_site_pools: str,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Draws of one run for every site of ``ds``: ``(obs, parameters, fitted)``."""
     meta = fit.meta
-    check_compatible(ds, meta)
     streams = list(meta["streams"])
     process, config, net = fit.process, fit.model_config, fit.net
     spec = env_spec(meta)
-
     site_ids = np.asarray(ds["site"].values).astype(str)
-    fitted_ids = [str(s) for s in meta["sites"]]
-    index = {s: i for i, s in enumerate(fitted_ids)}
+    index = {str(s): i for i, s in enumerate(meta["sites"])}
     fitted = np.array([s in index for s in site_ids], dtype=bool)
 
     k_draw, k_fit, k_new = jax.random.split(key, 3)
@@ -266,9 +218,9 @@ def predict_to_dataset(
     )
     global_draws = {k: jnp.asarray(v) for k, v in global_draws.items()}
     log.info(
-        "predicting %d site(s) (%d fitted, %d new) x %d step(s) from %d draw(s)",
-        len(site_ids), int(fitted.sum()), int((~fitted).sum()), int(ds.sizes["time"]),
-        num_samples,
+        "%s: predicting %d site(s) (%d fitted, %d new) x %d step(s) from %d draw(s)",
+        fit.run_dir, len(site_ids), int(fitted.sum()), int((~fitted).sum()),
+        int(ds.sizes["time"]), num_samples,
     )  # fmt: skip
 
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
@@ -314,21 +266,152 @@ def predict_to_dataset(
             full[:, sel] = out[name]
         return full
 
+    return {s: gather(f"obs_{s}") for s in streams}, gather("parameters"), fitted
+
+
+def _check_ensemble(fits: Sequence[RestoredFit]) -> None:
+    """Check that runs pooled into one prediction share streams, model and parameters."""
+    first = fits[0]
+
+    def signature(f: RestoredFit) -> dict[str, Any]:
+        layout = ParameterLayout(f.process.table, f.model_config.fixed_parameters)
+        return {
+            "streams": list(f.meta["streams"]),
+            "process": f.process.name,
+            "free parameters": list(layout.free_names),
+            "predictors": list(f.meta["features"]),
+        }
+
+    ref = signature(first)
+    for f in fits[1:]:
+        sig = signature(f)
+        diff = [k for k in ref if sig[k] != ref[k]]
+        if diff:
+            raise ValueError(
+                f"runs: {f.run_dir} cannot be pooled with {first.run_dir}: their "
+                + "; ".join(f"{k} differ ({sig[k]} vs {ref[k]})" for k in diff)
+            )
+
+
+def predict_to_dataset(
+    run_dir: str | os.PathLike | Sequence[str | os.PathLike],
+    ds: xr.Dataset,
+    *,
+    num_samples: int = 200,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    draws: bool = False,
+    key: jax.Array | int = 0,
+    fit: RestoredFit | Sequence[RestoredFit] | None = None,
+    new_site_pools: str = NEW_SITE_POOLS[0],
+) -> xr.Dataset:
+    """Posterior predictive of a run (or an ensemble of runs) for every site of a dataset.
+
+    Parameters
+    ----------
+    run_dir : path-like or sequence of path-like
+        Run directory of ``differland fit``, or several: an **ensemble** (e.g. the same
+        configuration fitted with different seeds) whose posteriors are pooled as an
+        equal-weight mixture: ``num_samples`` is split as evenly as possible between
+        the runs and their draws are concatenated before the means and quantiles are
+        taken. The runs must share streams, process model, free parameters and
+        predictors.
+    ds : xarray.Dataset
+        Canonical dataset (validated by the caller) on the run's time step: forcing and
+        ``env`` of every site, observations optional. Sites are matched to the fitted
+        ones by id.
+    num_samples : int
+        Posterior draws (in all; at least one per run).
+    quantiles : sequence of float
+        Increasing probabilities in ``[0, 1]`` for ``<stream>_quantile`` and
+        ``parameters_quantile``.
+    draws : bool
+        Also return every draw as ``<stream>_draws``.
+    key : jax.Array or int
+        PRNG key (or an integer seed); the only randomness. With several runs, run
+        ``i`` uses ``jax.random.fold_in(key, i)``.
+    fit : RestoredFit or sequence of RestoredFit, optional
+        The run(s) already read with :func:`~.fit.restore_fit` (read from ``run_dir``
+        otherwise), in the order of ``run_dir``.
+    new_site_pools : {"network", "equilibrium"}
+        Initial carbon pools of sites the run did not fit (``initial_pools`` of
+        :func:`~.predict.predict_new_sites`).
+
+    Returns
+    -------
+    xarray.Dataset
+        The layout of the module docstring. With an ensemble, ``fitted`` is True for a
+        site that at least one run was fitted on (that run uses the site's own
+        residuals, the others predict it from its environment), and the attributes
+        ``run_dir`` (the runs, joined by ``"; "``) and ``n_runs`` say what was pooled.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a run directory is missing or incomplete.
+    ValueError
+        If the data do not match the run(s) (streams, predictors, observation noise),
+        the runs cannot be pooled, or for bad ``num_samples`` / ``quantiles``.
+    """
+    single = isinstance(run_dir, (str, os.PathLike))
+    run_dirs = [Path(run_dir)] if single else [Path(r) for r in run_dir]
+    if not run_dirs:
+        raise ValueError("run_dir: expected at least one run directory, found none")
+    if num_samples < len(run_dirs):
+        raise ValueError(
+            f"num_samples: expected an integer >= the number of runs ({len(run_dirs)}), "
+            f"found {num_samples}"
+        )
+    q = _check_quantiles(quantiles)
+    seed = int(key) if isinstance(key, int) else None
+    if isinstance(key, int):
+        key = jax.random.key(key)
+    if fit is None:
+        fits = [restore_fit(r) for r in run_dirs]
+    else:
+        fits = [fit] if isinstance(fit, RestoredFit) else list(fit)
+        if len(fits) != len(run_dirs):
+            raise ValueError(
+                f"fit: expected {len(run_dirs)} restored run(s) (one per run_dir), "
+                f"found {len(fits)}"
+            )
+    for f in fits:
+        check_compatible(ds, f.meta)
+    _check_ensemble(fits)
+    first = fits[0]
+    streams = list(first.meta["streams"])
+
+    n_runs = len(fits)
+    counts = [num_samples // n_runs + (i < num_samples % n_runs) for i in range(n_runs)]
+    results = [
+        _run_draws(
+            f,
+            ds,
+            num_samples=n,
+            key=key if single else jax.random.fold_in(key, i),
+            new_site_pools=new_site_pools,
+        )
+        for i, (f, n) in enumerate(zip(fits, counts, strict=True))
+    ]
+    obs = {s: np.concatenate([r[0][s] for r in results]) for s in streams}
+    fitted = np.logical_or.reduce([r[2] for r in results])
+    attrs: dict[str, Any] = {
+        "run_dir": "; ".join(str(r) for r in run_dirs),
+        "seed": seed if seed is not None else "jax key",
+        "num_samples": int(num_samples),
+        "process": first.process.name,
+    }
+    if not single:
+        attrs["n_runs"] = n_runs
     return _assemble(
         ds,
-        fit,
+        first,
         streams=streams,
-        obs={s: gather(f"obs_{s}") for s in streams},
-        parameters=gather("parameters"),
+        obs=obs,
+        parameters=np.concatenate([r[1] for r in results]),
         fitted=fitted,
         quantiles=q,
         draws=draws,
-        attrs={
-            "run_dir": str(Path(run_dir)),
-            "seed": seed if seed is not None else "jax key",
-            "num_samples": int(num_samples),
-            "process": process.name,
-        },
+        attrs=attrs,
     )
 
 
@@ -360,7 +443,7 @@ def _assemble(
         "fitted": (
             "site",
             fitted,
-            {"long_name": "site was fitted by the run (its own residuals used)"},
+            {"long_name": "site was fitted by the run, or by a run of the ensemble"},
         ),
         "quantile": ("quantile", quantiles, {"long_name": "posterior predictive quantile"}),
         "parameter": ("parameter", np.array(free), {"long_name": "free parameter"}),

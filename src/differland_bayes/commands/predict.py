@@ -139,16 +139,21 @@ def run(args: argparse.Namespace) -> int:
     from ..bayes.fit import restore_fit
     from ..bayes.predict_dataset import predict_to_dataset
 
-    fit = restore_fit(args.run_dir)
-    ds, source = _load_data(args.data, fit)
+    run_dirs = list(args.run_dir)
+    fits = [restore_fit(r) for r in run_dirs]
+    ds, source = _load_data(args.data, fits[0])
+    if args.samples < len(run_dirs):
+        raise ValueError(
+            f"--samples: expected at least one draw per run ({len(run_dirs)}), found {args.samples}"
+        )
     pred = predict_to_dataset(
-        args.run_dir,
+        run_dirs,
         ds,
         num_samples=args.samples,
         quantiles=args.quantiles,
         draws=args.draws,
         key=args.seed,
-        fit=fit,
+        fit=fits,
         new_site_pools=args.new_site_pools,
     )
     pred.attrs["data_source"] = source
@@ -190,16 +195,27 @@ def register(subparsers, formatter_class: type[argparse.HelpFormatter]) -> None:
             "parameters_quantile (quantile, site, parameter) in physical units "
             "(parameter_units). DATA is validated first and must have the run's streams "
             "and predictors. The output is written atomically; an existing one is "
-            "refused unless --overwrite."
+            "refused unless --overwrite. Several RUN_DIRs (the same configuration "
+            "fitted with different seeds, say) are pooled: the draws are split evenly "
+            "between the runs and their mixture is summarised; with 'training' DATA is "
+            "the first run's training data."
         ),
         epilog=_examples(
             f"{PROG} predict runs/synthetic --data training --out runs/synthetic-pred.nc",
             f"{PROG} predict runs/synthetic --data new_sites.nc --out pred.nc --samples 500 "
             "--quantiles 0.025,0.5,0.975 --draws",
+            f"{PROG} predict runs/seed0 runs/seed1 runs/seed2 --data new_sites.nc "
+            "--out pred-ensemble.nc",
         ),
         formatter_class=formatter_class,
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of 'differland fit'")
+    p.add_argument(
+        "run_dir",
+        metavar="RUN_DIR",
+        nargs="+",
+        help="run directory of 'differland fit'; several pool their posteriors as an "
+        "equal-weight ensemble (e.g. one configuration fitted with several seeds)",
+    )
     p.add_argument(
         "--data",
         metavar="DATA",
