@@ -93,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5, help="site folds (default 5)")
     p.add_argument("--samples", type=int, default=200, help="posterior draws for predictions")
     p.add_argument("--seed", type=int, default=0, help="seed of the site folds")
-    p.add_argument("--seeds", type=int, default=1,
+    p.add_argument("--seeds", type=int, default=None,
                    help="fits per training set with SVI seeds 0..N-1, pooled as an ensemble "
-                        "(default 1)")  # fmt: skip
+                        "(default 3; 1 with --quick)")  # fmt: skip
     p.add_argument("--max-folds", type=int, default=0,
                    help="fit only the first N folds (0: all; a quicker, noisier estimate)")
     p.add_argument("--quick", action="store_true", help="tiny settings: 16 sites, few steps")
@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = load_config(args.config)
     overrides: dict = {"data.holdout_fraction": 0.0}
+    if args.seeds is None:
+        args.seeds = 1 if args.quick else 3
     if args.quick:
         overrides.update(QUICK)
         args.samples = min(args.samples, 30)
