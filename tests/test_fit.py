@@ -267,6 +267,41 @@ def test_fit_writes_the_documented_run_directory(run_a, tiny):
     )
 
 
+def test_holdout_months_keeps_every_site_and_holds_out_its_last_steps(tmp_path):
+    from differland_bayes.bayes.fit import build_problem
+
+    cfg = config_with(load_config(CONFIGS / "synthetic.toml"),
+                      {**TINY, "data.holdout": "months"})  # fmt: skip
+    ds, _ = load_dataset(cfg)
+    problem = build_problem(cfg, ds)
+    full = build_problem(config_with(cfg, {"data.holdout_fraction": 0.0}), ds).data
+    assert not problem.heldout.any()  # every site is fitted
+    observed = np.logical_or.reduce([np.asarray(s.mask) for s in full.streams.values()])
+    for name, stream in full.streams.items():
+        train = np.asarray(problem.data.streams[name].mask)
+        held = np.asarray(problem.heldout_data.streams[name].mask)
+        np.testing.assert_array_equal(train | held, np.asarray(stream.mask))
+        assert not (train & held).any()
+    held_any = np.logical_or.reduce(
+        [np.asarray(s.mask) for s in problem.heldout_data.streams.values()]
+    )
+    for i, row in enumerate(observed):
+        steps = np.flatnonzero(row)
+        n_held = round(0.25 * len(steps))
+        # the site's last quarter of observed steps, a contiguous tail
+        np.testing.assert_array_equal(np.flatnonzero(held_any[i]), steps[-n_held:])
+
+    out = tmp_path / "months"
+    assert _fit(_write_config(tmp_path / "m.toml", **{"data.holdout": "months"}), "--out", out,
+                "--steps", 20) == 0  # fmt: skip
+    run = load_run(out)
+    assert run.meta["holdout"] == "months" and run.meta["heldout_sites"] == []
+    assert len(run.meta["heldout_first_step"]) == 8
+    assert run.meta["n_obs"]["gpp"]["heldout"] > 0
+    np.testing.assert_array_equal(run.losses.heldout_steps, [10, 20])
+    assert np.all(np.isfinite(run.losses.heldout_loss))
+
+
 def test_existing_run_is_refused_and_left_untouched(run_a, tiny, capsys):
     before = _snapshot(run_a)
     assert _fit(tiny, "--out", run_a, "--steps", 30) == 2

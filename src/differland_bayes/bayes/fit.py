@@ -187,6 +187,15 @@ def _iso(time_values: np.ndarray) -> list[str]:
     return [str(x) for x in t]
 
 
+def _first_heldout_steps(problem: FitProblem, sites: list[str]) -> dict[str, int]:
+    """Site -> index of its first held-out observation step (``data.holdout = 'months'``)."""
+    if problem.heldout_data is None or problem.heldout.any():
+        return {}
+    masks = [np.asarray(s.mask, bool) for s in problem.heldout_data.streams.values()]
+    held = np.logical_or.reduce(masks)
+    return {s: int(np.argmax(row)) for s, row in zip(sites, held, strict=True) if row.any()}
+
+
 def _data_meta(cfg: FitConfig, source: str, problem: FitProblem) -> dict[str, Any]:
     meta, held = problem.meta, problem.heldout
     sites = [str(x) for x in meta.sites]
@@ -210,6 +219,8 @@ def _data_meta(cfg: FitConfig, source: str, problem: FitProblem) -> dict[str, An
         "sites": sites,
         "train_sites": [s for s, h in zip(sites, held, strict=True) if not h],
         "heldout_sites": [s for s, h in zip(sites, held, strict=True) if h],
+        "holdout": cfg.data.holdout,
+        "heldout_first_step": _first_heldout_steps(problem, sites),
         "time": _iso(meta.time),
         "split": cfg.data.split,
         "spinup_steps": cfg.data.spinup_steps,

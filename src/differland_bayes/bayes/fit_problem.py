@@ -94,8 +94,12 @@ def _init_strategy(values: Mapping[str, Any], site: dict | None = None) -> Any:
 
 
 def _mask_sites(data: FitData, keep: np.ndarray) -> FitData:
-    """Return the data with observations kept only at the sites where ``keep``."""
-    k = jnp.asarray(keep)[:, None]
+    """Return the data with observations kept only where ``keep``.
+
+    ``keep`` is ``(site,)`` (whole sites) or ``(site, time)`` on the observation steps.
+    """
+    k = jnp.asarray(keep)
+    k = k[:, None] if k.ndim == 1 else k
     streams = {
         name: StreamData(value=jnp.where(k, s.value, 0.0), mask=s.mask & k, unc=s.unc)
         for name, s in data.streams.items()
@@ -114,6 +118,31 @@ def _holdout(n_sites: int, fraction: float, seed: int) -> np.ndarray:
         )
     n = min(max(round(fraction * n_sites), 1), n_sites - 1)
     held[np.random.default_rng(seed).choice(n_sites, size=n, replace=False)] = True
+    return held
+
+
+def _holdout_steps(data: FitData, fraction: float) -> np.ndarray:
+    """``(site, time)`` mask of held-out observation steps: each site's last ones.
+
+    Per site, the steps at which any stream is observed are counted and the last
+    ``round(fraction * n)`` of them (at least one when the site has two or more) are held
+    out, every stream from the first held-out step on.
+    """
+    masks = [np.asarray(s.mask, bool) for s in data.streams.values()]
+    shapes = {m.shape for m in masks}
+    if len(shapes) != 1:
+        raise ValueError(
+            "data.holdout = 'months': expected every stream on the same observation steps, "
+            f"found shapes {sorted(shapes)}"
+        )
+    observed = np.logical_or.reduce(masks)
+    held = np.zeros_like(observed)
+    for i, row in enumerate(observed):
+        steps = np.flatnonzero(row)
+        if len(steps) < 2:
+            continue
+        n = min(max(round(fraction * len(steps)), 1), len(steps) - 1)
+        held[i, steps[-n] :] = True
     return held
 
 
@@ -256,15 +285,23 @@ def build_problem(
     k_net, k_svi = jax.random.split(root)
     net = init_prior_net(int(full.env.shape[1]), process, model_config, key=k_net)
 
-    heldout = _holdout(n_sites, d.holdout_fraction, s.seed)
-    data = _mask_sites(full, ~heldout) if heldout.any() else full
-    heldout_data = _mask_sites(full, heldout) if heldout.any() else None
+    if d.holdout == "months":
+        heldout = np.zeros(n_sites, dtype=bool)  # no whole site is held out
+        held = _holdout_steps(full, d.holdout_fraction) if d.holdout_fraction > 0 else heldout
+    else:
+        heldout = held = _holdout(n_sites, d.holdout_fraction, s.seed)
+    if held.any():
+        data, heldout_data = _mask_sites(full, ~held), _mask_sites(full, held)
+    else:
+        data, heldout_data = full, None
     n_train = {k: int(v.mask.sum()) for k, v in data.streams.items()}
     if sum(n_train.values()) == 0:
-        raise ValueError("no training observation left after holding out sites")
+        raise ValueError(f"no training observation left after holding out {d.holdout}")
+    n_held = {k: int(v.mask.sum()) for k, v in heldout_data.streams.items()} if heldout_data else {}
     log.info(
-        "sites: %d fitted (%d held out for early stopping); observations %s",
-        n_sites, int(heldout.sum()), n_train,
+        "sites: %d fitted (%d held out for early stopping); observations %s, held out "
+        "for early stopping %s (data.holdout = %r)",
+        n_sites, int(heldout.sum()), n_train, n_held or 0, d.holdout,
     )  # fmt: skip
 
     batch = s.batch_size or None

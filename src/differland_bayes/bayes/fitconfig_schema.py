@@ -177,8 +177,16 @@ class DataConfig:
     )
     holdout_fraction: float = _f(
         0.0,
-        "fraction of the fitted sites held out for early stopping (0 = no early stopping)",
+        "fraction of the data held out for early stopping (0 = no early stopping): of the "
+        "sites, or of every site's observed steps (data.holdout)",
         _range(0, 1, hi_open=True),
+    )
+    holdout: str = _f(
+        "sites",
+        "what data.holdout_fraction holds out: 'sites' (that fraction of the sites, every "
+        "observation of theirs) or 'months' (the last fraction of every site's observed "
+        "steps, all streams from the same step on)",
+        _choices("sites", "months"),
     )
     period: str = _f(
         "common",
