@@ -296,10 +296,17 @@ def test_holdout_months_keeps_every_site_and_holds_out_its_last_steps(tmp_path):
                 "--steps", 20) == 0  # fmt: skip
     run = load_run(out)
     assert run.meta["holdout"] == "months" and run.meta["heldout_sites"] == []
-    assert len(run.meta["heldout_first_step"]) == 8
+    assert len(run.meta["heldout_from"]) == 8
     assert run.meta["n_obs"]["gpp"]["heldout"] > 0
     np.testing.assert_array_equal(run.losses.heldout_steps, [10, 20])
     assert np.all(np.isfinite(run.losses.heldout_loss))
+    # the report's draws count exactly the training months as in the fit
+    from differland_bayes.analysis.draws import run_draws
+    from differland_bayes.bayes.fit import restore_fit
+
+    draws = run_draws(restore_fit(out), ds, num_samples=4)
+    for name, stream in problem.data.streams.items():
+        np.testing.assert_array_equal(draws.in_fit[name], np.asarray(stream.mask))
 
 
 def test_existing_run_is_refused_and_left_untouched(run_a, tiny, capsys):

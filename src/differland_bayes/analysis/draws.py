@@ -349,17 +349,33 @@ def _sites(ds: xr.Dataset, fit: RestoredFit) -> tuple[np.ndarray, np.ndarray, np
     return ids, fitted, heldout
 
 
-def _in_fit(ds: xr.Dataset, fit: RestoredFit, shape_of: dict[str, tuple[int, int]]) -> dict:
-    """Per stream: observations that entered the fit's likelihood (``pack`` as the fit)."""
+def _in_fit(
+    ds: xr.Dataset,
+    fit: RestoredFit,
+    shape_of: dict[str, tuple[int, int]],
+    obs_time: np.ndarray,
+) -> dict:
+    """Per stream: observations that entered the fit's likelihood (``pack`` as the fit).
+
+    Held-out sites, and with ``data.holdout = 'months'`` each site's steps from
+    ``heldout_from`` on, are not in the fit.
+    """
     ids, fitted, heldout = _sites(ds, fit)
-    train = fitted & ~heldout
+    train = np.broadcast_to((fitted & ~heldout)[:, None], (len(ids), len(obs_time))).copy()
+    start = np.asarray(obs_time)
+    dated = np.issubdtype(start.dtype, np.datetime64)
+    for i, site in enumerate(ids):
+        since = fit.meta.get("heldout_from", {}).get(site)
+        if since is not None:
+            bound = np.datetime64(since).astype(start.dtype) if dated else float(since)
+            train[i] &= start < bound
     meta = fit.meta
     try:
         spinup = meta.get("spinup_steps", 0)
         packed, _ = _pack(ds, fit, split=meta.get("split"), spinup_steps=spinup)
     except ValueError:  # nothing left: no observation of the data was fitted
         return {s: np.zeros(shape, bool) for s, shape in shape_of.items()}
-    return {s: np.asarray(packed.streams[s].mask) & train[:, None] for s in shape_of}
+    return {s: np.asarray(packed.streams[s].mask) & train for s in shape_of}
 
 
 def run_draws(
@@ -486,7 +502,7 @@ def run_draws(
 
     log_lik = {s: np.where(observed[s], traced[f"log_lik/{s}"], np.nan) for s in streams}
     predictive = {s: traced[f"predictive/{s}"] for s in streams}
-    in_fit = _in_fit(ds, fit, {s: observed[s].shape for s in streams})
+    in_fit = _in_fit(ds, fit, {s: observed[s].shape for s in streams}, obs_time)
     log.info("draws evaluated in %.1f s", time.perf_counter() - t0)
     return RunDraws(
         fit=fit, ds=ds, streams=streams, obs_time=obs_time, free_names=layout.free_names,

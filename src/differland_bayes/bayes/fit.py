@@ -187,13 +187,25 @@ def _iso(time_values: np.ndarray) -> list[str]:
     return [str(x) for x in t]
 
 
-def _first_heldout_steps(problem: FitProblem, sites: list[str]) -> dict[str, int]:
-    """Site -> index of its first held-out observation step (``data.holdout = 'months'``)."""
+def _heldout_from(problem: FitProblem, sites: list[str]) -> dict[str, str]:
+    """Site -> date of its first held-out observation step (``data.holdout = 'months'``).
+
+    The date is that of the first model step of the observation step (ISO), so that
+    the held-out period can be found on any time axis.
+    """
     if problem.heldout_data is None or problem.heldout.any():
         return {}
     masks = [np.asarray(s.mask, bool) for s in problem.heldout_data.streams.values()]
     held = np.logical_or.reduce(masks)
-    return {s: int(np.argmax(row)) for s, row in zip(sites, held, strict=True) if row.any()}
+    times = _iso(problem.meta.time)
+    agg = problem.data.aggregation
+    index = None if agg is None else np.asarray(agg.index)
+    out: dict[str, str] = {}
+    for site, row in zip(sites, held, strict=True):
+        if row.any():
+            m = int(np.argmax(row))
+            out[site] = times[m if index is None else int(np.argmax(index == m))]
+    return out
 
 
 def _data_meta(cfg: FitConfig, source: str, problem: FitProblem) -> dict[str, Any]:
@@ -220,7 +232,7 @@ def _data_meta(cfg: FitConfig, source: str, problem: FitProblem) -> dict[str, An
         "train_sites": [s for s, h in zip(sites, held, strict=True) if not h],
         "heldout_sites": [s for s, h in zip(sites, held, strict=True) if h],
         "holdout": cfg.data.holdout,
-        "heldout_first_step": _first_heldout_steps(problem, sites),
+        "heldout_from": _heldout_from(problem, sites),
         "time": _iso(meta.time),
         "split": cfg.data.split,
         "spinup_steps": cfg.data.spinup_steps,
