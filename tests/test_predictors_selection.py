@@ -153,3 +153,38 @@ def test_predict_and_datatree_reuse_the_selection(run_dir, new_world, tmp_path):
     assert list(const["input"].values) == meta["features"]
     assert const["network_input"].shape == (3, len(meta["features"]))
     assert "elevation" in list(const["feature"].values)  # the analyses still see all of env
+
+
+# -- predictors derived from the forcing --------------------------------------------------
+def test_derive_names_are_checked():
+    with pytest.raises(ConfigError) as e:
+        config_with(_base(), {"data.derive": ["aridity", "soil_ph"]})
+    text = str(e.value)
+    assert "data.derive" in text and "'soil_ph'" in text and "'t_seasonality'" in text
+
+
+def test_derived_predictors_are_fitted_and_computed_for_new_sites(world, new_world, tmp_path):
+    from differland_bayes.bayes.fit import load_dataset
+    from differland_bayes.io import derive_predictors
+
+    derived = ["aridity", "t_seasonality"]
+    cfg = config_with(_base(), {**TINY, "data.source": str(world), "data.derive": derived,
+                                "data.predictors": [*derived, "vegetation_class"]})  # fmt: skip
+    ds, _ = load_dataset(cfg)
+    expected = derive_predictors(read_dataset(world), tuple(derived))
+    for name in derived:
+        np.testing.assert_allclose(ds["env"].sel(feature=name).values,
+                                   expected["env"].sel(feature=name).values)  # fmt: skip
+    assert "aridity" not in list(read_dataset(new_world)["feature"].values)  # not in the file
+
+    config = tmp_path / "derive.toml"
+    config.write_text(config_to_toml(cfg), encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["-q", "fit", str(config), "--out", str(run), "--steps", "3", "--no-progress"]) == 0
+    meta = json.loads((run / "data_meta.json").read_text())
+    assert meta["features"][:2] == derived
+    # the new sites' file lacks the derived predictors: predict computes them from its forcing
+    out = tmp_path / "pred.nc"
+    args = ["predict", str(run), "--data", str(new_world), "--out", str(out)]
+    assert main(["-q", *args, "--samples", "4"]) == 0
+    assert np.all(np.isfinite(read_dataset(out)["gpp"].values))

@@ -211,6 +211,7 @@ def load_dataset(cfg: FitConfig, process: AbstractDalec | None = None) -> tuple[
         log.info("data: daily; aggregating to calendar months for dalec993")
         ds = to_monthly(ds)
     ds = _select_sites(ds, cfg)
+    ds = derive_configured(ds, cfg)
     if cfg.data.predictors:
         # before anything is packed or fitted: a clear error naming the key
         check_predictors(ds, cfg.data.predictors, key="data.predictors")
@@ -224,6 +225,20 @@ def load_dataset(cfg: FitConfig, process: AbstractDalec | None = None) -> tuple[
             int((~valid).sum()), valid.size,
         )  # fmt: skip
     return ds, source
+
+
+def derive_configured(ds: xr.Dataset, cfg: FitConfig) -> xr.Dataset:
+    """Add the climate predictors of ``data.derive`` to ``env`` (computed from the forcing).
+
+    The fit and every prediction of its run call this, so that new sites get the same
+    predictors from their own forcing.
+    """
+    if not cfg.data.derive:
+        return ds
+    from ..io import derive_predictors
+
+    log.info("data: predictors derived from the forcing %s", list(cfg.data.derive))
+    return derive_predictors(ds, tuple(cfg.data.derive))
 
 
 def _process(cfg: FitConfig) -> AbstractDalec:

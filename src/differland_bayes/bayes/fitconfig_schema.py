@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..dataset import STREAMS
+from ..io.predictors import DERIVED_PREDICTORS
 from ..process.base import MODES
 from ..process.registry import MODELS
 from .config import ACTIVATIONS, FAMILIES, FrozenMap, LikelihoodConfig, ModelConfig, NetworkConfig
@@ -199,6 +200,13 @@ class DataConfig:
         "compared as calendar-month means, a month counting when >= 50 % of its days are "
         "observed, with the daily model averaged over the same days; for dalec990)",
         _choices("model", "monthly"),
+    )
+    derive: tuple[str, ...] = _f(
+        (),
+        "climate predictors computed from each site's forcing and added to env, for the "
+        "fit and for the sites it predicts (any of " + ", ".join(DERIVED_PREDICTORS) + "; "
+        "[] = only the source's own)",
+        _all(_items(_choices(*DERIVED_PREDICTORS)), _unique),
     )
     predictors: tuple[str, ...] = _f(
         (),
