@@ -188,3 +188,11 @@ def test_derived_predictors_are_fitted_and_computed_for_new_sites(world, new_wor
     args = ["predict", str(run), "--data", str(new_world), "--out", str(out)]
     assert main(["-q", *args, "--samples", "4"]) == 0
     assert np.all(np.isfinite(read_dataset(out)["gpp"].values))
+    # the same from Python, and the DataTree of the report
+    from differland_bayes.analysis.datatree import to_datatree
+    from differland_bayes.bayes.predict_dataset import predict_to_dataset
+
+    pred = predict_to_dataset(run, read_dataset(new_world), num_samples=4)
+    np.testing.assert_allclose(pred["gpp"].values, read_dataset(out)["gpp"].values, rtol=1e-6)
+    dt = to_datatree(run, data=read_dataset(new_world), num_samples=4, progress_bar=False)
+    assert list(dt["constant_data"]["input"].values)[:2] == derived

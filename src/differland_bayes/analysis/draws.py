@@ -45,6 +45,7 @@ from numpyro import handlers
 from numpyro.infer.util import log_density
 
 from ..bayes.data import FitData, StreamData, pack
+from ..bayes.fit_data import derive_configured
 from ..bayes.fit_restore import RestoredFit
 from ..bayes.mcmc import condition_on_network
 from ..bayes.model import NET_NAME, ParameterLayout, hybrid_model
@@ -417,6 +418,7 @@ def run_draws(
     if num_samples < 1:
         raise ValueError(f"num_samples: expected an integer >= 1, found {num_samples}")
     t0 = time.perf_counter()
+    ds = derive_configured(ds, fit.config)  # predictors the run derives from the forcing
     check_compatible(ds, fit.meta)
     meta, cfg = fit.meta, fit.model_config
     streams = list(meta["streams"])

@@ -55,6 +55,7 @@ import xarray as xr
 from ..dataset import STREAMS, env_matrix
 from .data import FitData, StreamData
 from .fit import RestoredFit, restore_fit
+from .fit_data import derive_configured
 from .fit_problem import problem_guide
 from .likelihood import needs_learned_noise
 from .model import (
@@ -318,7 +319,8 @@ def predict_to_dataset(
     ds : xarray.Dataset
         Canonical dataset (validated by the caller) on the run's time step: forcing and
         ``env`` of every site, observations optional. Sites are matched to the fitted
-        ones by id.
+        ones by id. Predictors the run derives from the forcing (``[data] derive``)
+        are computed from ``ds``'s forcing.
     num_samples : int
         Posterior draws (in all; at least one per run).
     quantiles : sequence of float
@@ -328,7 +330,7 @@ def predict_to_dataset(
         Also return every draw as ``<stream>_draws``.
     key : jax.Array or int
         PRNG key (or an integer seed); the only randomness. With several runs, run
-        ``i`` uses ``jax.random.fold_in(key, i)``.
+        ``i`` uses ``jax.random.fold_in(key, i)`` (one run, also in a list, uses ``key``).
     fit : RestoredFit or sequence of RestoredFit, optional
         The run(s) already read with :func:`~.fit.restore_fit` (read from ``run_dir``
         otherwise), in the order of ``run_dir``.
@@ -352,8 +354,9 @@ def predict_to_dataset(
         If the data do not match the run(s) (streams, predictors, observation noise),
         the runs cannot be pooled, or for bad ``num_samples`` / ``quantiles``.
     """
-    single = isinstance(run_dir, (str, os.PathLike))
-    run_dirs = [Path(run_dir)] if single else [Path(r) for r in run_dir]
+    one = isinstance(run_dir, (str, os.PathLike))
+    run_dirs = [Path(run_dir)] if one else [Path(r) for r in run_dir]
+    single = len(run_dirs) == 1  # a list of one run is that run, same key
     if not run_dirs:
         raise ValueError("run_dir: expected at least one run directory, found none")
     if num_samples < len(run_dirs):
@@ -374,8 +377,10 @@ def predict_to_dataset(
                 f"fit: expected {len(run_dirs)} restored run(s) (one per run_dir), "
                 f"found {len(fits)}"
             )
-    for f in fits:
-        check_compatible(ds, f.meta)
+    # predictors the runs derive from the forcing ([data] derive), computed for these sites
+    data = [derive_configured(ds, f.config) for f in fits]
+    for f, d in zip(fits, data, strict=True):
+        check_compatible(d, f.meta)
     _check_ensemble(fits)
     first = fits[0]
     streams = list(first.meta["streams"])
@@ -385,12 +390,12 @@ def predict_to_dataset(
     results = [
         _run_draws(
             f,
-            ds,
+            d,
             num_samples=n,
             key=key if single else jax.random.fold_in(key, i),
             new_site_pools=new_site_pools,
         )
-        for i, (f, n) in enumerate(zip(fits, counts, strict=True))
+        for i, (f, d, n) in enumerate(zip(fits, data, counts, strict=True))
     ]
     obs = {s: np.concatenate([r[0][s] for r in results]) for s in streams}
     fitted = np.logical_or.reduce([r[2] for r in results])

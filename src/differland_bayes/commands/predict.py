@@ -102,9 +102,7 @@ def _load_data(spec: str, fit) -> tuple[object, str]:
 
         log.info("data: daily; aggregating to calendar months for dalec993")
         ds = to_monthly(ds)
-    from ..bayes.fit_data import derive_configured
-
-    return derive_configured(ds, fit.config), str(path)
+    return ds, str(path)
 
 
 def run(args: argparse.Namespace) -> int:
