@@ -21,25 +21,28 @@ Writes to ``--out``: one run directory per fit (``all-sites``, ``fold-<k>``, and
 (``differland report``: its DataTree, predictive diagnostics, PSIS-LOO, site maps and
 trait–environment analyses on real data, as HTML and CSV). Prints the score table.
 
-Runs in about 21 minutes on a 2-core laptop with the default settings (three seeds of a
+Runs in about 23 minutes on a 2-core laptop with the default settings (three seeds of a
 fit of all 176 sites and of five site folds, about 70 s a fit, then the report);
 ``--seeds 1`` takes about 8 minutes; ``--quick`` (a few sites, a few steps; about 2
 minutes) checks that everything runs.
 
-Measured (default settings, ``fluxval.toml`` with one hidden layer of 16; R² / 90 %
-coverage; baseline R² in brackets):
+Measured (default settings: ``fluxval.toml`` with one hidden layer of 16 and the five
+derived climate predictors; R² / 90 % coverage; baseline R² in brackets):
 
 ==================  ======================  ======================  ======================
 evaluation          GPP                     NEE                     ET
 ==================  ======================  ======================  ======================
-withheld months     0.833 / 0.884 (0.830)   0.697 / 0.883 (0.724)   0.741 / 0.899 (0.821)
-left-out sites      0.512 / 0.967 (0.480)   0.182 / 0.970 (0.358)   0.542 / 0.951 (0.380)
+withheld months     0.833 / 0.885 (0.830)   0.701 / 0.884 (0.724)   0.739 / 0.897 (0.821)
+left-out sites      0.523 / 0.966 (0.480)   0.198 / 0.970 (0.358)   0.540 / 0.952 (0.380)
 ==================  ======================  ======================  ======================
+
+With MAT and MAP alone as climate predictors the left-out R² were 0.512 / 0.182 / 0.542.
 
 One seed of the published 3 × 32 network gave 0.828 / 0.689 / 0.731 on withheld months
 and 0.491 / 0.115 / 0.525 at left-out sites; on two site folds a second seed of that
 network moved left-out GPP from 0.43 to 0.19 and NEE from 0.09 to −0.19, hence the
-smaller network and the seed ensemble. Over the five folds its three members alone gave
+smaller network and the seed ensemble. Over the five folds (MAT and MAP only) its three
+members alone gave
 left-out R² 0.49 / 0.43 / 0.50 (GPP), 0.15 / 0.10 / 0.10 (NEE) and 0.52 / 0.51 / 0.52
 (ET) with coverage 0.93–0.96; pooling raises R² above every member and widens the
 intervals by about one point of coverage. Data: ``$DIFFERLAND_DATA_DIR`` (default ``../shared/data``
