@@ -243,3 +243,12 @@ def test_ensemble_of_mismatched_runs_is_refused(run_dir, new_world, tmp_path):
                            fit=[fit, other])  # fmt: skip
     with pytest.raises(ValueError, match="num_samples: expected an integer >= the number"):
         predict_to_dataset([run_dir, run_dir], read_dataset(new_world), num_samples=1)
+
+
+def test_too_few_samples_for_an_ensemble_is_refused_before_reading_runs(tmp_path, capsys):
+    out = tmp_path / "p.nc"
+    args = ["predict", tmp_path / "a", tmp_path / "b", "--data", "training", "--out", out]
+    assert _cli(*args, "--samples", 1) == 2  # the runs do not even exist
+    err = capsys.readouterr().err.strip()
+    assert "--samples: expected at least one draw per run (2), found 1" in err
+    assert not out.exists()

@@ -365,8 +365,9 @@ def _in_fit(
     train = np.broadcast_to((fitted & ~heldout)[:, None], (len(ids), len(obs_time))).copy()
     start = np.asarray(obs_time)
     dated = np.issubdtype(start.dtype, np.datetime64)
+    heldout_from = fit.meta.get("heldout_from", {})
     for i, site in enumerate(ids):
-        since = fit.meta.get("heldout_from", {}).get(site)
+        since = heldout_from.get(site)
         if since is not None:
             bound = np.datetime64(since).astype(start.dtype) if dated else float(since)
             train[i] &= start < bound

@@ -187,13 +187,13 @@ def _iso(time_values: np.ndarray) -> list[str]:
     return [str(x) for x in t]
 
 
-def _heldout_from(problem: FitProblem, sites: list[str]) -> dict[str, str]:
+def _heldout_from(cfg: FitConfig, problem: FitProblem, sites: list[str]) -> dict[str, str]:
     """Site -> date of its first held-out observation step (``data.holdout = 'months'``).
 
     The date is that of the first model step of the observation step (ISO), so that
     the held-out period can be found on any time axis.
     """
-    if problem.heldout_data is None or problem.heldout.any():
+    if cfg.data.holdout != "months" or problem.heldout_data is None:
         return {}
     masks = [np.asarray(s.mask, bool) for s in problem.heldout_data.streams.values()]
     held = np.logical_or.reduce(masks)
@@ -232,7 +232,7 @@ def _data_meta(cfg: FitConfig, source: str, problem: FitProblem) -> dict[str, An
         "train_sites": [s for s, h in zip(sites, held, strict=True) if not h],
         "heldout_sites": [s for s, h in zip(sites, held, strict=True) if h],
         "holdout": cfg.data.holdout,
-        "heldout_from": _heldout_from(problem, sites),
+        "heldout_from": _heldout_from(cfg, problem, sites),
         "time": _iso(meta.time),
         "split": cfg.data.split,
         "spinup_steps": cfg.data.spinup_steps,

@@ -93,7 +93,7 @@ def _init_strategy(values: Mapping[str, Any], site: dict | None = None) -> Any:
     return init_to_median(site)
 
 
-def _mask_sites(data: FitData, keep: np.ndarray) -> FitData:
+def _keep_observations(data: FitData, keep: np.ndarray) -> FitData:
     """Return the data with observations kept only where ``keep``.
 
     ``keep`` is ``(site,)`` (whole sites) or ``(site, time)`` on the observation steps.
@@ -291,7 +291,7 @@ def build_problem(
     else:
         heldout = held = _holdout(n_sites, d.holdout_fraction, s.seed)
     if held.any():
-        data, heldout_data = _mask_sites(full, ~held), _mask_sites(full, held)
+        data, heldout_data = _keep_observations(full, ~held), _keep_observations(full, held)
     else:
         data, heldout_data = full, None
     n_train = {k: int(v.mask.sum()) for k, v in data.streams.items()}

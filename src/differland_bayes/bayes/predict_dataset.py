@@ -377,8 +377,13 @@ def predict_to_dataset(
                 f"fit: expected {len(run_dirs)} restored run(s) (one per run_dir), "
                 f"found {len(fits)}"
             )
-    # predictors the runs derive from the forcing ([data] derive), computed for these sites
-    data = [derive_configured(ds, f.config) for f in fits]
+    # predictors the runs derive from the forcing ([data] derive), computed for these
+    # sites once per distinct setting (the runs of an ensemble usually share it)
+    derived: dict[tuple[str, ...], xr.Dataset] = {}
+    for f in fits:
+        if f.config.data.derive not in derived:
+            derived[f.config.data.derive] = derive_configured(ds, f.config)
+    data = [derived[f.config.data.derive] for f in fits]
     for f, d in zip(fits, data, strict=True):
         check_compatible(d, f.meta)
     _check_ensemble(fits)

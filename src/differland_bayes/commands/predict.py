@@ -140,12 +140,12 @@ def run(args: argparse.Namespace) -> int:
     from ..bayes.predict_dataset import predict_to_dataset
 
     run_dirs = list(args.run_dir)
-    fits = [restore_fit(r) for r in run_dirs]
-    ds, source = _load_data(args.data, fits[0])
     if args.samples < len(run_dirs):
         raise ValueError(
             f"--samples: expected at least one draw per run ({len(run_dirs)}), found {args.samples}"
         )
+    fits = [restore_fit(r) for r in run_dirs]
+    ds, source = _load_data(args.data, fits[0])
     pred = predict_to_dataset(
         run_dirs,
         ds,
