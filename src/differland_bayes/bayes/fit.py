@@ -34,6 +34,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +292,23 @@ def _summary(
     }
 
 
+def _expansion(cfg: FitConfig) -> dict[str, Any]:
+    """``fit_svi`` keywords of the parameter-expansion step (``svi.px_every``)."""
+    if cfg.svi.px_every == 0:
+        return {}
+    from .expansion import expansion_step
+
+    pr = cfg.prior
+    return {
+        "param_transform": partial(
+            expansion_step,
+            sigma_prior_scale=pr.sigma_prior_scale,
+            sigma_prior_log_sd=pr.sigma_prior_log_sd,
+        ),
+        "transform_every": cfg.svi.px_every,
+    }
+
+
 def run_fit(
     cfg: FitConfig,
     out_dir: str | os.PathLike,
@@ -380,6 +398,7 @@ def run_fit(
             checkpoint_every=s.checkpoint_every or None,
             resume=plan.resume,
             init_params=init_params,
+            **_expansion(cfg),
         )
     except BaseException:
         discard_staging(plan)

@@ -73,7 +73,8 @@ Schema (defaults in brackets)
     ``steps`` [2000], ``batch_size`` [0], ``lr`` [0.01], ``clip_norm`` [10.0; 0 off],
     ``schedule`` ["cosine"], ``warmup`` [0], ``end_lr_factor`` [0.01],
     ``num_particles`` [1], ``seed`` [0], ``checkpoint_every`` [500], ``log_every`` [0],
-    ``map_steps`` [0: no MAP warm start], ``map_lr`` [0.01].
+    ``map_steps`` [0: no MAP warm start], ``map_lr`` [0.01], ``map_sigma_rounds`` [0],
+    ``px_every`` [0: no parameter-expansion steps].
 ``[svi.early_stopping]`` (used when ``data.holdout_fraction > 0``)
     ``every`` [100], ``patience`` [10], ``min_delta`` [0.0], ``num_particles`` [0].
 ``[output]``
@@ -315,6 +316,17 @@ def _cross_checks(cfg: FitConfig, problems: list[str], bad: set[str]) -> None:
                 f"data.predictors: expected names among the synthetic world's predictors "
                 f"{have} ({CLASS_PREDICTOR!r}: the one-hot vegetation classes), found "
                 f"unknown {unknown}"
+            )
+    if ok("svi.px_every", "svi.guide", "prior.sigma_floor") and s.px_every > 0:
+        if s.guide != "normal":
+            problems.append(
+                f"svi.px_every: the parameter-expansion step needs svi.guide = 'normal', "
+                f"found guide {s.guide!r} (set px_every = 0 or guide = 'normal')"
+            )
+        if cfg.prior.sigma_floor != 0:
+            problems.append(
+                "svi.px_every: the parameter-expansion step needs prior.sigma_floor = 0, "
+                f"found {cfg.prior.sigma_floor!r} (with a floor the rescaling changes z)"
             )
     if ok("likelihood.noise_prior_scale"):
         unknown = [k for k in cfg.likelihood.noise_prior_scale if k not in STREAMS]

@@ -367,6 +367,14 @@ class SVIConfig:
         "sigma at the spread of the sites' MAP residuals, re-estimated each round (0 = off)",
         _NON_NEG_INT,
     )
+    px_every: int = _f(
+        0,
+        "parameter-expansion step every this many SVI steps: sigma and the sites' eps are "
+        "rescaled to the ELBO's optimum along the direction that changes no z, which "
+        "minibatch gradients barely move along (needs guide 'normal' and "
+        "prior.sigma_floor = 0; 0 = off)",
+        _NON_NEG_INT,
+    )
 
 
 @dataclass(frozen=True)

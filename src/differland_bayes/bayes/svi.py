@@ -228,6 +228,8 @@ def fit_svi(
     stable_update: bool = True,
     init_params: dict[str, Any] | None = None,
     forward_mode_differentiation: bool = False,
+    param_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    transform_every: int | None = None,
 ) -> SVIFit:
     """Fit a NumPyro model by SVI.
 
@@ -286,6 +288,13 @@ def fit_svi(
         Initial values of guide parameters (as :meth:`numpyro.infer.SVI.init`).
     forward_mode_differentiation : bool
         Use forward-mode autodiff (for models with ``while_loop``).
+    param_transform : callable, optional
+        A map of the constrained guide params applied every ``transform_every`` steps
+        (not after the last), e.g. the parameter-expansion step of :mod:`.expansion`;
+        it must keep the optimisation's target meaningful. Needs an optax optimizer.
+        Deterministic, so resumed runs stay bit-for-bit those of one run.
+    transform_every : int, optional
+        Period of ``param_transform`` in steps.
 
     Returns
     -------
@@ -300,6 +309,15 @@ def fit_svi(
     FileExistsError
         If ``checkpoint_dir`` is not empty and neither ``resume`` nor ``overwrite``.
     """
+    if (param_transform is None) != (transform_every is None):
+        raise ValueError("param_transform and transform_every go together; give both or neither")
+    if transform_every is not None and transform_every < 1:
+        raise ValueError(f"transform_every must be >= 1, got {transform_every}")
+    if param_transform is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(
+            "param_transform needs an optax.GradientTransformation optimizer (its state holds "
+            f"the params where they can be replaced), got {type(optimizer).__name__}"
+        )
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     if log_every is None:
@@ -456,6 +474,9 @@ def fit_svi(
             state, loss_val = step_fn(state, dyn)
             pending.append(loss_val)
             step += 1
+            if transform_every is not None and step % transform_every == 0 and step < num_steps:
+                assert param_transform is not None
+                state = _transform_state(svi, state, param_transform)
             es_now = early_stopping is not None and step % early_stopping.every == 0
             ck_now = ckpt_path is not None and checkpoint_every and step % checkpoint_every == 0
             log_now = step % log_every == 0
@@ -519,6 +540,26 @@ def fit_svi(
         heldout_losses=np.asarray(heldout_losses, dtype=np.float64),
         heldout_steps=np.asarray(heldout_steps, dtype=np.int64),
     )
+
+
+def _transform_state(
+    svi: SVI, state: SVIState, transform: Callable[[dict[str, Any]], dict[str, Any]]
+) -> SVIState:
+    """Replace the params held in an optax-wrapped SVI state by ``transform`` of them.
+
+    ``transform`` sees and returns constrained params (as :meth:`SVI.get_params`); each
+    param it changes is mapped back to the unconstrained space the optimiser works in.
+    The optimiser's moments are kept.
+    """
+    inv_transforms = svi.constrain_fn.args[0]  # functools.partial(transform_fn, transforms)
+    i, (unconstrained, opt_state) = state.optim_state
+    params = svi.get_params(state)
+    new = transform(params)
+    updated = {
+        k: (v if new[k] is params[k] else inv_transforms[k].inv(new[k]).astype(v.dtype))
+        for k, v in unconstrained.items()
+    }
+    return state._replace(optim_state=(i, (updated, opt_state)))
 
 
 def _ema(current: float, new: float) -> float:

@@ -36,6 +36,8 @@ __all__ = [
     "read_predictors_csv",
 ]
 
+from .lai_climatology import LAI_PREDICTORS, lai_predictors
+
 log = logging.getLogger(__name__)
 
 #: predictors :func:`derive_predictors` computes: name -> (units, description)
@@ -45,6 +47,7 @@ DERIVED_PREDICTORS: dict[str, tuple[str, str]] = {
     "t_seasonality": ("degC", "standard deviation of the 12 monthly mean temperatures"),
     "p_seasonality": ("mm d-1", "standard deviation of the 12 monthly mean precipitation rates"),
     "aridity": ("1", "aridity index map / annual Hargreaves PET (higher = wetter)"),
+    **LAI_PREDICTORS,
 }
 #: Hargreaves (1975) radiation-based reference evapotranspiration coefficient
 HARGREAVES_COEFFICIENT = 0.0135
@@ -257,8 +260,9 @@ def derive_predictors(
     ----------
     ds : xarray.Dataset
         Canonical dataset (daily or monthly) with ``t_min``, ``t_max``, ``precip`` and,
-        for ``aridity``, ``swrad``. Only each site's record is used
-        (``site_time_valid`` where present; NaN steps are skipped).
+        for ``aridity``, ``swrad``; for the ``lai_*`` predictors, ``lai``. Only each
+        site's record is used for the climate predictors (``site_time_valid`` where
+        present; NaN steps are skipped); every finite ``lai`` value counts.
     which : sequence of str
         Any of :data:`DERIVED_PREDICTORS`.
 
@@ -276,7 +280,10 @@ def derive_predictors(
           Hargreaves (1975) reference evapotranspiration
           ``PET = 0.0135 x 0.408 x swrad x (T + 17.8)`` (mm d-1; swrad in
           MJ m-2 d-1, 0.408 mm per MJ m-2; negative values set to 0). Below 0.65 is
-          dryland in the UNEP convention.
+          dryland in the UNEP convention;
+        * ``lai_mean``, ``lai_amplitude``, ``lai_cos``, ``lai_sin`` (m2 m-2): level,
+          seasonality and timing of the calendar-month LAI climatology
+          (:mod:`~differland_bayes.io.lai_climatology`).
 
         Monthly steps are weighted by their days in the month.
     """
@@ -324,8 +331,14 @@ def derive_predictors(
             pet = HARGREAVES_COEFFICIENT * MJ_TO_MM_EVAPORATED * swrad * (t_mean + 17.8)
             pet = pet.clip(min=0.0)
             values[name] = wmean(precip) / wmean(pet)
+    lai_names = [n for n in which if n in LAI_PREDICTORS]
+    if lai_names:
+        values.update(
+            {n: xr.DataArray(v, dims="site") for n, v in lai_predictors(ds, lai_names).items()}
+        )
     arrays = {}
-    for name, v in values.items():
+    for name in which:
+        v = values[name]
         if "site" in ds.dims:
             arr = np.asarray(v.transpose("site").values, float)
         else:
