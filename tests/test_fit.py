@@ -513,3 +513,21 @@ def test_point_nn_whole_fit_restores_its_fitted_weights_and_constants(tmp_path):
     ds, _ = load_dataset(restored.config, restored.process)
     pred = predict_to_dataset(out, ds, num_samples=8, fit=restored)
     assert np.all(np.isfinite(pred["gpp"].values))
+
+
+def test_px_every_rescales_sigma_and_eps_in_a_fit(tmp_path):
+    """``[svi] px_every``: the fit ends (one step after a rescaling) near the optimum of
+    the negative ELBO along sigma -> c sigma, eps -> eps / c (see ``bayes.expansion``)."""
+    cfg = _write_config(tmp_path / "px.toml", **{"svi.px_every": 10, "svi.batch_size": 4,
+                                                  "svi.guide": "normal",
+                                                  "data.holdout_fraction": 0.0})  # fmt: skip
+    out = tmp_path / "run"
+    assert _fit(cfg, "--out", out, "--steps", 21) == 0  # steps 10 and 20 rescale, 21 trains
+    run = load_run(out)
+    a = np.sum(run.params["eps_auto_loc"] ** 2 + run.params["eps_auto_scale"] ** 2, axis=0)
+    n_sites = run.params["eps_auto_loc"].shape[0]
+    pr = run.config.prior
+    m = run.params["sigma_auto_loc"]
+    grad = -a + n_sites + (m - np.log(pr.sigma_prior_scale)) / pr.sigma_prior_log_sd**2
+    np.testing.assert_allclose(grad / n_sites, 0.0, atol=0.1)
+    assert np.all(np.isfinite(run.losses.loss))
