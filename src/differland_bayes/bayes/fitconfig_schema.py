@@ -203,7 +203,8 @@ class DataConfig:
     )
     derive: tuple[str, ...] = _f(
         (),
-        "climate predictors computed from each site's forcing and added to env, for the "
+        "predictors computed from each site's forcing (lai_*: from its satellite LAI) and "
+        "added to env, for the "
         "fit and for the sites it predicts (any of " + ", ".join(DERIVED_PREDICTORS) + "; "
         "[] = only the source's own)",
         _all(_items(_choices(*DERIVED_PREDICTORS)), _unique),
