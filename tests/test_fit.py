@@ -49,6 +49,7 @@ TINY = {
     "svi.checkpoint_every": 0,
     "svi.early_stopping.every": 10,
     "svi.early_stopping.patience": 100,
+    "svi.px_every": 10,  # parameter expansion at steps 10, 20, 30 (checked below)
 }
 
 
@@ -450,6 +451,7 @@ def test_bayesian_nn_paw_fit_with_site_mvn_then_predict(tmp_path):
             "model.water_stress": "nn_paw",
             "network.bayesian_weights": True,
             "svi.guide": "site_mvn",
+            "svi.px_every": 0,  # needs the mean-field guide
             "svi.batch_size": 4,
             "data.holdout_fraction": 0.0,
         },
@@ -515,19 +517,15 @@ def test_point_nn_whole_fit_restores_its_fitted_weights_and_constants(tmp_path):
     assert np.all(np.isfinite(pred["gpp"].values))
 
 
-def test_px_every_rescales_sigma_and_eps_in_a_fit(tmp_path):
-    """``[svi] px_every``: the fit ends (one step after a rescaling) near the optimum of
+def test_px_every_leaves_the_fit_at_the_expansion_optimum(run_a):
+    """``[svi] px_every``: after the last step (a rescaling) the guide is at the optimum of
     the negative ELBO along sigma -> c sigma, eps -> eps / c (see ``bayes.expansion``)."""
-    cfg = _write_config(tmp_path / "px.toml", **{"svi.px_every": 10, "svi.batch_size": 4,
-                                                  "svi.guide": "normal",
-                                                  "data.holdout_fraction": 0.0})  # fmt: skip
-    out = tmp_path / "run"
-    assert _fit(cfg, "--out", out, "--steps", 21) == 0  # steps 10 and 20 rescale, 21 trains
-    run = load_run(out)
+    run = load_run(run_a)
+    assert run.config.svi.px_every == 10 and run.config.svi.steps == 30
     a = np.sum(run.params["eps_auto_loc"] ** 2 + run.params["eps_auto_scale"] ** 2, axis=0)
     n_sites = run.params["eps_auto_loc"].shape[0]
     pr = run.config.prior
     m = run.params["sigma_auto_loc"]
     grad = -a + n_sites + (m - np.log(pr.sigma_prior_scale)) / pr.sigma_prior_log_sd**2
-    np.testing.assert_allclose(grad / n_sites, 0.0, atol=0.1)
-    assert np.all(np.isfinite(run.losses.loss))
+    # without the step this is 0.75-0.96 after 21 steps of this fit
+    np.testing.assert_allclose(grad / n_sites, 0.0, atol=0.01)

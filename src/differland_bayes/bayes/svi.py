@@ -289,10 +289,10 @@ def fit_svi(
     forward_mode_differentiation : bool
         Use forward-mode autodiff (for models with ``while_loop``).
     param_transform : callable, optional
-        A map of the constrained guide params applied every ``transform_every`` steps
-        (not after the last), e.g. the parameter-expansion step of :mod:`.expansion`;
+        A map of the constrained guide params applied after every ``transform_every``-th
+        step, the last included (e.g. the parameter-expansion step of :mod:`.expansion`);
         it must keep the optimisation's target meaningful. Needs an optax optimizer.
-        Deterministic, so resumed runs stay bit-for-bit those of one run.
+        Deterministic, so a run extended by ``resume`` stays bit-for-bit one run.
     transform_every : int, optional
         Period of ``param_transform`` in steps.
 
@@ -474,7 +474,7 @@ def fit_svi(
             state, loss_val = step_fn(state, dyn)
             pending.append(loss_val)
             step += 1
-            if transform_every is not None and step % transform_every == 0 and step < num_steps:
+            if transform_every is not None and step % transform_every == 0:
                 assert param_transform is not None
                 state = _transform_state(svi, state, param_transform)
             es_now = early_stopping is not None and step % early_stopping.every == 0
