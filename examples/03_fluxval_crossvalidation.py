@@ -48,8 +48,10 @@ smaller network and the seed ensemble. Over the five folds (MAT and MAP only) it
 members alone gave
 left-out R² 0.49 / 0.43 / 0.50 (GPP), 0.15 / 0.10 / 0.10 (NEE) and 0.52 / 0.51 / 0.52
 (ET) with coverage 0.93–0.96; pooling raises R² above every member and widens the
-intervals by about one point of coverage. Data: ``$DIFFERLAND_DATA_DIR`` (default ``../shared/data``
-next to the repository); any data set in the CARDAMOM-FluxVal layout placed there as
+intervals by about one point of coverage.
+
+Data: ``$DIFFERLAND_DATA_DIR`` (default ``../shared/data`` next to the repository); any
+data set in the CARDAMOM-FluxVal layout placed there as
 ``cardamom-fluxval/fluxval_monthly.nc`` is evaluated the same way.
 
 Usage::

@@ -12,20 +12,16 @@ summarised as four numbers that a prior network can map to phenology parameters:
 
 Calendar months without any value are filled by circular linear interpolation between
 the months that have one; a site with fewer than :data:`MIN_LAI_MONTHS` calendar months
-gets NaN (and a warning), as does a site without any leaf-area record.
+gets NaN, as does a site without any leaf-area record (``derive_predictors`` warns).
 """
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 __all__ = ["LAI_PREDICTORS", "MIN_LAI_MONTHS", "lai_predictors"]
-
-log = logging.getLogger(__name__)
 
 #: predictors :func:`lai_predictors` computes: name -> (units, description)
 LAI_PREDICTORS: dict[str, tuple[str, str]] = {
@@ -106,11 +102,4 @@ def lai_predictors(ds: xr.Dataset, which: list[str]) -> dict[str, np.ndarray]:
         "lai_cos": (2.0 / 12.0) * (clim * np.cos(phase)).sum(axis=1),
         "lai_sin": (2.0 / 12.0) * (clim * np.sin(phase)).sum(axis=1),
     }
-    missing = [str(s) for s, row in zip(ds["site"].values, clim, strict=True) if np.isnan(row[0])]
-    if missing:
-        log.warning(
-            "lai predictors: fewer than %d calendar months of LAI at sites %s",
-            MIN_LAI_MONTHS,
-            missing,
-        )
     return {n: values[n] for n in which}

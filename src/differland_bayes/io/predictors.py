@@ -26,6 +26,7 @@ import xarray as xr
 
 from ..units import convert
 from ._canonical import SITE_TIME_VALID, infer_step
+from .lai_climatology import LAI_PREDICTORS, lai_predictors
 
 __all__ = [
     "DERIVED_PREDICTORS",
@@ -35,8 +36,6 @@ __all__ = [
     "derive_predictors",
     "read_predictors_csv",
 ]
-
-from .lai_climatology import LAI_PREDICTORS, lai_predictors
 
 log = logging.getLogger(__name__)
 
