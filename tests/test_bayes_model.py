@@ -406,3 +406,27 @@ def test_make_guide_lowrank_works_with_the_hybrid_model(data, process, config):
     state = svi.init(jax.random.key(1), data, subsample_size=4, **kw)
     _, loss = svi.update(state, data, subsample_size=4, **kw)
     assert np.isfinite(float(loss))
+
+
+def test_circular_phases_make_the_likelihood_periodic_in_the_phase_angle(data, process, fixed):
+    free = {k: v for k, v in fixed.items() if k != "Bday"}
+    lik = {}
+    for circular in (True, False):
+        config = ModelConfig(network=NetworkConfig(hidden=(8,)), fixed_parameters=free,
+                             circular_phases=circular)  # fmt: skip
+        kw = _kwargs(process, config, data)
+        tr = _trace(data, kw, seed=3)
+        values = _latents(tr)
+        layout = ParameterLayout.for_config(process.table, config)
+        j = layout.free_names.index("Bday")
+        assert bool(layout.free_table.periodic[j]) is circular
+        shifted = dict(values)
+        # one full turn of the phase angle z = z_loc + sigma * eps
+        shifted["eps"] = values["eps"].at[:, j].add(2.0 * np.pi / values["sigma"][j])
+        tr2 = handlers.trace(handlers.substitute(hybrid_model, shifted)).get_trace(data, **kw)
+        theta = np.asarray(tr2["theta"]["value"][:, process.table.names.index("Bday")])
+        if circular:
+            assert np.all((theta >= 730.5 - 182.625) & (theta < 730.5 + 182.625))
+        lik[circular] = (_log_lik(tr), _log_lik(tr2))
+    np.testing.assert_allclose(lik[True][1], lik[True][0], rtol=1e-5)
+    assert abs(lik[False][1] - lik[False][0]) > 1.0  # the bounded transform is not periodic

@@ -141,6 +141,10 @@ def test_values_and_cross_checks():
         config_from_dict({"svi": 3})
     cfg = config_from_dict({"svi": {"lr": 1}})  # an int where a float is expected is fine
     assert cfg.svi.lr == 1.0 and isinstance(cfg.svi.lr, float)
+    circ = config_from_dict({"model": {"circular_phases": True}})
+    assert circ.model_config({}).circular_phases and not cfg.model_config({}).circular_phases
+    with pytest.raises(ConfigError, match=r"model.circular_phases: expected"):
+        config_from_dict({"model": {"circular_phases": "yes"}})
 
 
 def test_toml_round_trip(tmp_path):

@@ -111,3 +111,81 @@ def test_numpy_transform_matches_the_jax_one():
     got = to_physical_numpy(z, lo, hi)
     assert got.dtype == np.float64 and np.all((got > lo) & (got < hi))
     np.testing.assert_allclose(got, np.asarray(to_physical(z, lo, hi)), rtol=1e-5)  # float32
+
+
+# -- periodic transform of the phases ------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_phases_carry_a_period_and_switch_to_the_periodic_transform(name):
+    table = get_model(name).table
+    assert {r.name for r in table if r.period is not None} == {"Bday", "Fday"}
+    assert not table.periodic.any()  # the published transform by default
+    circ = table.with_periodic_transform()
+    assert circ.names == table.names and list(
+        circ.names[i] for i in np.flatnonzero(circ.periodic)
+    ) == [n for n in table.names if n in ("Bday", "Fday")]
+    with jax.enable_x64(True):
+        z = jax.random.uniform(jax.random.key(2), (300, len(table)), jnp.float64, -20.0, 20.0)
+        theta = np.asarray(circ.to_physical(z))
+        circ.check_physical(theta)  # inside the published bounds
+        per = circ.periodic
+        # non-periodic rows are untouched; periodic ones stay within one period of the default
+        np.testing.assert_allclose(theta[:, ~per], np.asarray(table.to_physical(z))[:, ~per])
+        lo, hi = table.default[per] - 182.625, table.default[per] + 182.625
+        assert np.all((theta[:, per] >= lo) & (theta[:, per] < hi))
+        # z is an angle: z and z + 2 pi k give the same value, and the inverse returns it
+        # wrapped into [-pi, pi)
+        shift = np.zeros(len(table))
+        shift[per] = 2.0 * np.pi * 3
+        np.testing.assert_allclose(circ.to_physical(z + shift), theta, atol=1e-9)
+        back = np.asarray(circ.to_unconstrained(theta))
+        wrapped = np.mod(np.asarray(z) + np.pi, 2.0 * np.pi) - np.pi
+        np.testing.assert_allclose(back[:, per], wrapped[:, per], atol=1e-9)
+        np.testing.assert_allclose(back[:, ~per], np.asarray(z)[:, ~per], rtol=1e-8, atol=1e-9)
+        # any value inside the bounds maps to the angle of its phase (three windings -> one)
+        i = table.names.index("Bday")
+        v = np.array(table.default)
+        zs = [float(circ.to_unconstrained(np.where(np.arange(len(v)) == i, d, v))[i])
+              for d in (400.0, 400.0 + 365.25, 400.0 + 2 * 365.25)]  # fmt: skip
+        np.testing.assert_allclose(zs, zs[0], atol=1e-9)
+        assert float(circ.to_physical(circ.to_unconstrained(v))[i]) == pytest.approx(730.5)
+    # d theta / d z is the period over 2 pi everywhere (no vanishing gradient near a bound)
+    g = jax.grad(lambda x: circ.to_physical(x)[i])(jnp.full(len(table), 2.9))
+    assert float(g[i]) == pytest.approx(365.25 / (2 * np.pi), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_outputs_depend_on_the_phases_only_modulo_the_period(name):
+    from differland_bayes.defaults import default_forcing_dataset, default_theta
+    from differland_bayes.forcing import build_forcing
+    from differland_bayes.process.simulate import simulate
+
+    model = get_model(name)
+    forcing = build_forcing(default_forcing_dataset(name, years=2), model)
+    vec = np.asarray(default_theta(model), dtype=np.float64)
+    b, f = model.table.names.index("Bday"), model.table.names.index("Fday")
+    out = []
+    for shift_b, shift_f in ((0.0, 0.0), (365.25, 0.0), (0.0, -365.25), (365.25, 365.25)):
+        v = vec.copy()
+        v[b] += shift_b if v[b] + shift_b < 1461.0 else -365.25
+        v[f] += shift_f if v[f] + shift_f > 365.25 else 365.25
+        params, pools = model.split(jnp.asarray(v))
+        out.append(simulate(model, params, pools, forcing))
+    for other in out[1:]:
+        for field in ("gpp", "nee", "lai"):
+            a, c = np.asarray(getattr(other, field)), np.asarray(getattr(out[0], field))
+            np.testing.assert_allclose(a, c, rtol=1e-3, atol=1e-3 * np.abs(c).max(), err_msg=field)
+    # and a shift by half a year does change them (the test can fail)
+    v = vec.copy()
+    v[b] += 182.6 if v[b] + 182.6 < 1461.0 else -182.6
+    params, pools = model.split(jnp.asarray(v))
+    moved = simulate(model, params, pools, forcing)
+    assert np.abs(np.asarray(moved.lai) - np.asarray(out[0].lai)).max() > 0.05
+
+
+def test_periodic_rows_are_validated():
+    with pytest.raises(ValueError, match="period must be positive and at most upper - lower"):
+        ParamInfo("x", 1.0, 2.0, "d", "bad", period=5.0)
+    with pytest.raises(ValueError, match="transform 'periodic' needs a period"):
+        ParamInfo("x", 1.0, 2.0, "d", "bad", transform="periodic")
+    with pytest.raises(ValueError, match="transform must be one of"):
+        ParamInfo("x", 1.0, 2.0, "d", "bad", transform="circle")

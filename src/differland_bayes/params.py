@@ -13,13 +13,26 @@ within ``[lower, upper]``::
 
 and back with ``z = tan(pi * (log(theta / lower) / log(upper / lower) - 0.5))``. ``z = 0``
 gives the geometric mean of the bounds.
+
+A row with a ``period`` (the phenology phases ``Bday`` / ``Fday``: a process model uses
+them only modulo 365.25 d) may instead use the **periodic transform**
+(``transform="periodic"``, see :meth:`ParamTable.with_periodic_transform`), in which
+``z`` is the phase angle in radians around the row's default ``c``::
+
+    theta = c - period / 2 + mod(period * z / (2 pi) + period / 2, period)
+
+so that ``theta`` stays within one period centred on ``c`` (inside the bounds) and the
+model outputs are smooth and ``2 pi``-periodic in ``z``. A normal distribution of ``z``
+is then a wrapped normal on the circle of phases; the bounded transform instead
+spreads the phase over ``(upper - lower) / period`` windings with one mode per winding
+(spec §8, item 4).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
@@ -31,10 +44,13 @@ __all__ = [
     "ParamTable",
     "to_physical",
     "to_physical_numpy",
+    "to_physical_periodic",
     "to_unconstrained",
+    "to_unconstrained_periodic",
 ]
 
 GROUPS = ("process", "phenology", "initial_pool")
+TRANSFORMS = ("bounded", "periodic")
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,12 @@ class ParamInfo:
     group : str
         ``"process"``, ``"phenology"`` or ``"initial_pool"``; the published global model
         predicts each group with its own network head.
+    period : float or None
+        For a parameter that the process model uses only modulo ``period`` (a phase), the
+        period in the parameter's units (365.25 d for ``Bday`` / ``Fday``); None otherwise.
+    transform : str
+        ``"bounded"`` (the published transform, default) or ``"periodic"`` (needs a
+        ``period`` no longer than ``upper - lower``); see the module docstring.
     """
 
     name: str
@@ -63,6 +85,8 @@ class ParamInfo:
     units: str
     description: str
     group: str = "process"
+    period: float | None = None
+    transform: str = "bounded"
 
     def __post_init__(self) -> None:
         if not (0.0 < self.lower < self.upper) or not math.isfinite(self.upper):
@@ -73,6 +97,22 @@ class ParamInfo:
         if self.group not in GROUPS:
             raise ValueError(
                 f"parameter {self.name!r}: group must be one of {GROUPS}, found {self.group!r}"
+            )
+        if self.period is not None and not (
+            math.isfinite(self.period) and 0.0 < self.period <= self.upper - self.lower
+        ):
+            raise ValueError(
+                f"parameter {self.name!r}: period must be positive and at most upper - lower "
+                f"= {self.upper - self.lower:g} {self.units}, found {self.period!r}"
+            )
+        if self.transform not in TRANSFORMS:
+            raise ValueError(
+                f"parameter {self.name!r}: transform must be one of {TRANSFORMS}, "
+                f"found {self.transform!r}"
+            )
+        if self.transform == "periodic" and self.period is None:
+            raise ValueError(
+                f"parameter {self.name!r}: transform 'periodic' needs a period, found None"
             )
 
     @property
@@ -98,6 +138,37 @@ def to_physical(z: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> jnp.ndarray
     """
     u = jnp.arctan(jnp.asarray(z)) / jnp.pi + 0.5
     return lower * (upper / lower) ** u
+
+
+def to_physical_periodic(z: ArrayLike, center: ArrayLike, period: ArrayLike) -> jnp.ndarray:
+    """Periodic transform: phase angle ``z`` (rad) to a value within one period.
+
+    Parameters
+    ----------
+    z : array_like
+        Phase angle relative to ``center``, rad (any real number).
+    center, period : array_like
+        Value at ``z = 0`` and the period, in the units of the physical value.
+
+    Returns
+    -------
+    jax.Array
+        ``center - period / 2 + mod(period * z / (2 pi) + period / 2, period)``, in
+        ``[center - period / 2, center + period / 2)``.
+    """
+    return (
+        center
+        - 0.5 * period
+        + jnp.mod(period * jnp.asarray(z) / (2.0 * jnp.pi) + 0.5 * period, period)
+    )
+
+
+def to_unconstrained_periodic(
+    theta: ArrayLike, center: ArrayLike, period: ArrayLike
+) -> jnp.ndarray:
+    """Inverse of :func:`to_physical_periodic`: the phase angle in ``[-pi, pi)`` rad."""
+    delta = jnp.mod(jnp.asarray(theta) - center + 0.5 * period, period) - 0.5 * period
+    return 2.0 * jnp.pi * delta / period
 
 
 def to_physical_numpy(z: Any, lower: Any, upper: Any) -> np.ndarray:
@@ -220,17 +291,58 @@ class ParamTable:
         dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.result_type(float)
         return jnp.asarray(self.lower, dtype=dtype), jnp.asarray(self.upper, dtype=dtype)
 
+    @property
+    def periodic(self) -> np.ndarray:
+        """Boolean mask of the rows that use the periodic transform."""
+        return np.array([r.transform == "periodic" for r in self.rows], dtype=bool)
+
+    def with_periodic_transform(self) -> ParamTable:
+        """Return the table with every row that has a ``period`` on the periodic transform.
+
+        Returns
+        -------
+        ParamTable
+            Same names, bounds and order; rows with a ``period`` get
+            ``transform="periodic"`` (``z`` becomes a phase angle in radians around the
+            row's default), the others are unchanged.
+        """
+        return ParamTable(
+            replace(r, transform="periodic") if r.period is not None else r for r in self.rows
+        )
+
+    def _periodic_args(self, dtype: Any) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+        mask = jnp.asarray(self.periodic)
+        center = jnp.asarray(self.default, dtype=dtype)
+        period = jnp.asarray([r.period or 1.0 for r in self.rows], dtype=dtype)
+        return mask, center, period
+
     def to_physical(self, z: ArrayLike) -> jnp.ndarray:
-        """Bounded transform of unconstrained vectors, last axis = parameters."""
+        """Transform unconstrained vectors to physical values, last axis = parameters.
+
+        The bounded transform, or the periodic one for rows with
+        ``transform="periodic"``.
+        """
         z = jnp.asarray(z)
         lo, hi = self._bounds(z)
-        return to_physical(z, lo, hi)
+        theta = to_physical(z, lo, hi)
+        if self.periodic.any():
+            mask, center, period = self._periodic_args(theta.dtype)
+            theta = jnp.where(mask, to_physical_periodic(z, center, period), theta)
+        return theta
 
     def to_unconstrained(self, theta: ArrayLike) -> jnp.ndarray:
-        """Inverse bounded transform of physical vectors, last axis = parameters."""
+        """Inverse of :meth:`to_physical`, last axis = parameters.
+
+        A periodic row accepts any value within its bounds and returns the angle of its
+        phase, in ``[-pi, pi)``.
+        """
         theta = jnp.asarray(theta)
         lo, hi = self._bounds(theta)
-        return to_unconstrained(theta, lo, hi)
+        z = to_unconstrained(theta, lo, hi)
+        if self.periodic.any():
+            mask, center, period = self._periodic_args(z.dtype)
+            z = jnp.where(mask, to_unconstrained_periodic(theta, center, period), z)
+        return z
 
     def check_physical(self, theta: ArrayLike, *, what: str = "parameters") -> None:
         """Raise ``ValueError`` naming every value outside its bounds (host-side check)."""

@@ -425,7 +425,7 @@ def run_draws(
     streams = list(meta["streams"])
     bayesian = bool(cfg.network.bayesian_weights)
     ids, fitted, heldout = _sites(ds, fit)
-    layout = ParameterLayout(fit.process.table, cfg.fixed_parameters)
+    layout = ParameterLayout.for_config(fit.process.table, cfg)
     n_sites, n_free = len(ids), layout.n_free
     k_draw, k_eps, k_trace, k_prior = jax.random.split(jax.random.key(seed), 4)
 

@@ -174,7 +174,7 @@ def nuts_to_datatree(
         fit=ctx, net=net, streams=streams, progress_bar=False,
     )  # fmt: skip
 
-    layout = ParameterLayout(process.table, config.fixed_parameters)
+    layout = ParameterLayout.for_config(process.table, config)
     free = list(layout.free_names)
     free_idx = [process.table.names.index(n) for n in free]
     n_time = int(np.shape(next(iter(data.streams.values())).value)[1])

@@ -328,7 +328,7 @@ def network_prior_mean(
         raise ValueError(f"num_draws: expected an integer >= 1, found {num_draws}")
     fit = restored_fit
     mc = fit.model_config
-    layout = ParameterLayout(fit.process.table, mc.fixed_parameters)
+    layout = ParameterLayout.for_config(fit.process.table, mc)
     bayesian = mc.network.bayesian_weights
     paths, _ = _leaf_names(fit.net)
     sites = [f"{NET_NAME}/{p}" for p in paths] if bayesian else []

@@ -263,6 +263,13 @@ class ModelConfig:
     predict_scale : bool
         Also predict a per-site multiplier of ``sigma`` from the environment (the
         network's scale head), for heteroscedastic residuals.
+    circular_phases : bool
+        Put the parameters the process model uses only modulo a period (the phenology
+        phases ``Bday`` / ``Fday``) on the periodic transform
+        (:meth:`~differland_bayes.params.ParamTable.with_periodic_transform`): ``z`` is
+        then the phase angle (rad), the hierarchy a wrapped normal on the circle, and the
+        network's predictions for new sites interpolate phases around the year instead
+        of between windings a year apart. False keeps the published bounded transform.
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -273,6 +280,7 @@ class ModelConfig:
     edc_scale: float | None = None
     fixed_parameters: Mapping[str, float] = field(default_factory=FrozenMap)
     predict_scale: bool = False
+    circular_phases: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.network, NetworkConfig):
@@ -302,3 +310,4 @@ class ModelConfig:
                 )
         object.__setattr__(self, "fixed_parameters", FrozenMap(self.fixed_parameters))
         _flag("ModelConfig", "predict_scale", self.predict_scale)
+        _flag("ModelConfig", "circular_phases", self.circular_phases)

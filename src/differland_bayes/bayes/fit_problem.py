@@ -268,7 +268,7 @@ def build_problem(
         cfg, process, full.streams, burned_area=getattr(full.forcing, "burned_area", None)
     )
     model_config = cfg.model_config(fixed)
-    layout = ParameterLayout(process.table, fixed)
+    layout = ParameterLayout.for_config(process.table, model_config)
     log.info(
         "model: %s (%s, water stress %s); %d free parameter(s) %s, %d fixed",
         process.name, cfg.model.mode, cfg.model.water_stress, layout.n_free,

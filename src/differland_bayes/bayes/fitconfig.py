@@ -53,7 +53,9 @@ Schema (defaults in brackets)
     variables with the same weight prior as the prior network's],
     ``fix_uninformed`` [true: hold parameters no stream informs at their defaults],
     ``free_parameters`` [[]: if set, every other parameter is held fixed],
-    ``fixed_at`` ["default_site"], ``fixed_parameters`` [{}: name = physical value].
+    ``fixed_at`` ["default_site"], ``fixed_parameters`` [{}: name = physical value],
+    ``circular_phases`` [false: the phases Bday / Fday on the published bounded
+    transform; true: angles on the circle of the year].
 ``[network]``
     ``hidden`` [[32, 32, 32]], ``activation``, ``negative_slope``, ``bayesian_weights``,
     ``weight_prior_scale``, ``bias_prior_scale``, ``predict_scale``, ``scale_floor``.

@@ -247,6 +247,12 @@ class ModelSection:
     fixed_parameters: Mapping[str, float] = _f(
         {}, "parameters held at these physical values (name = value); override the above"
     )
+    circular_phases: bool = _f(
+        False,
+        "sample the phenology phases (Bday, Fday) as angles on the circle of the year "
+        "(wrapped-normal hierarchy) instead of on the published bounded transform, whose "
+        "range holds three windings a year apart",
+    )
 
 
 _NET = NetworkConfig()
@@ -437,4 +443,5 @@ class FitConfig:
             edc_scale=pr.edc_scale if pr.edc_scale > 0 else None,
             fixed_parameters=dict(fixed_parameters),
             predict_scale=n.predict_scale,
+            circular_phases=self.model.circular_phases,
         )

@@ -123,6 +123,9 @@ class ParameterLayout:
         The process model's full table (parameters then initial pools).
     fixed : mapping of str to float
         Table names -> physical values held fixed at every site.
+    circular_phases : bool
+        Sample the rows with a ``period`` (phases) on the periodic transform
+        (:meth:`~differland_bayes.params.ParamTable.with_periodic_transform`).
 
     Raises
     ------
@@ -131,7 +134,9 @@ class ParameterLayout:
         would be left to sample.
     """
 
-    def __init__(self, table: ParamTable, fixed: Mapping[str, float]) -> None:
+    def __init__(
+        self, table: ParamTable, fixed: Mapping[str, float], *, circular_phases: bool = False
+    ) -> None:
         unknown = sorted(set(fixed) - set(table.names))
         if unknown:
             raise ValueError(
@@ -147,12 +152,26 @@ class ParameterLayout:
         if len(fixed) == len(table):
             raise ValueError("fixed_parameters: every parameter is fixed; nothing left to sample")
         self.table = table
-        self.free_table = ParamTable(r for r in table if r.name not in fixed)
+        free = ParamTable(r for r in table if r.name not in fixed)
+        self.free_table = free.with_periodic_transform() if circular_phases else free
         self.fixed_names: tuple[str, ...] = tuple(n for n in table.names if n in fixed)
         self.fixed_values = np.array([fixed[n] for n in self.fixed_names], dtype=np.float64)
         position = {n: i for i, n in enumerate(self.free_table.names + self.fixed_names)}
         #: gather index: table order from [free..., fixed...]
         self.perm = np.array([position[n] for n in table.names], dtype=np.int32)
+
+    @classmethod
+    def for_config(cls, table: ParamTable, config: ModelConfig) -> ParameterLayout:
+        """Build the layout of a model configuration (fixed parameters, phase transform).
+
+        Parameters
+        ----------
+        table : ParamTable
+            The process model's full table.
+        config : ModelConfig
+            Supplies ``fixed_parameters`` and ``circular_phases``.
+        """
+        return cls(table, config.fixed_parameters, circular_phases=config.circular_phases)
 
     @property
     def free_names(self) -> tuple[str, ...]:
@@ -199,7 +218,7 @@ def init_prior_net(n_env: int, process: Any, config: ModelConfig, *, key: jax.Ar
     key : jax.Array
         PRNG key of the initial weights.
     """
-    layout = ParameterLayout(process.table, config.fixed_parameters)
+    layout = ParameterLayout.for_config(process.table, config)
     n = config.network
     return EnvPriorNet(
         n_env,
@@ -376,7 +395,7 @@ def hybrid_model(
         iterations); ``theta`` then holds the equilibrium pools. Used for sites
         predicted from their environment alone; 0 (the fit) keeps the drawn pools.
     """
-    layout = ParameterLayout(process.table, config.fixed_parameters)
+    layout = ParameterLayout.for_config(process.table, config)
     n_sites, n_env = data.env.shape
     _check_net(net, layout, config, n_env)
     if subsample_size is not None and not 1 <= subsample_size <= n_sites:

@@ -380,7 +380,7 @@ def _run_predictive(
         equilibrium_iterations=equilibrium_iterations,
     )
     out = {k: np.asarray(v) for k, v in pred.items()}
-    layout = ParameterLayout(process.table, config.fixed_parameters)
+    layout = ParameterLayout.for_config(process.table, config)
     free = [process.table.names.index(n) for n in layout.free_names]
     out["parameters"] = out["theta"][..., free]
     out.update(simulate_draws(process, out["theta"], data.forcing, names))

@@ -275,7 +275,7 @@ def _check_ensemble(fits: Sequence[RestoredFit]) -> None:
     first = fits[0]
 
     def signature(f: RestoredFit) -> dict[str, Any]:
-        layout = ParameterLayout(f.process.table, f.model_config.fixed_parameters)
+        layout = ParameterLayout.for_config(f.process.table, f.model_config)
         return {
             "streams": list(f.meta["streams"]),
             "process": f.process.name,
@@ -438,7 +438,7 @@ def _assemble(
     attrs: Mapping[str, Any],
 ) -> xr.Dataset:
     """Build the output dataset from the draws (layout: module docstring)."""
-    free = list(ParameterLayout(fit.process.table, fit.model_config.fixed_parameters).free_names)
+    free = list(ParameterLayout.for_config(fit.process.table, fit.model_config).free_names)
     table = fit.process.table
     units = [str(table.units[table.names.index(n)]) for n in free]
     site_coords = {

@@ -137,9 +137,10 @@ DALEC993_TABLE = ParamTable(
         ParamInfo("p_fol", 1e-4, 0.01, "m2 gC-1", "VOD per unit foliar carbon"),
         ParamInfo("p_wood", 1e-6, 8e-5, "m2 gC-1", "VOD per unit wood carbon"),
         ParamInfo(
-            "Bday", 365.25, 1461.0, "d", "phase of the labile-release (leaf-onset) pulse", _PH
+            "Bday", 365.25, 1461.0, "d", "phase of the labile-release (leaf-onset) pulse", _PH,
+            period=365.25,
         ),
-        ParamInfo("Fday", 365.25, 1461.0, "d", "phase of the leaf-fall pulse", _PH),
+        ParamInfo("Fday", 365.25, 1461.0, "d", "phase of the leaf-fall pulse", _PH, period=365.25),
         ParamInfo("Clab", 1.0, 2000.0, "gC m-2", "initial labile carbon", _IP),
         ParamInfo("Cfol", 1.0, 2000.0, "gC m-2", "initial foliar carbon", _IP),
         ParamInfo("Croot", 1.0, 2000.0, "gC m-2", "initial root carbon", _IP),
