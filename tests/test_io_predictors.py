@@ -165,3 +165,31 @@ def test_derived_on_fluxnet_sites_match_published_climate(fluxnet_dir):
     np.testing.assert_allclose(derived["mat"], published["mat"], atol=1.5)
     np.testing.assert_allclose(derived["map"], published["map"], rtol=0.25)
     assert derived.loc["US-Var", "aridity"] < 0.65 < derived.loc["AU-How", "aridity"]
+
+
+def test_seasonal_timing_predictors_place_the_peak_in_either_hemisphere():
+    # temperature peaking on day ~190 (north) and half a year later (south); rain peaking
+    # in late January at both
+    time = pd.date_range("2001-01-01", periods=48, freq="MS")
+    mid = np.asarray(time.day_of_year, float) + 0.5 * np.asarray(time.days_in_month) - 1.0
+    turn = 2 * np.pi * mid / 365.25
+    peak_t = np.array([190.0, 190.0 - 182.625])
+    t = 12.0 + 9.0 * np.cos(turn[None, :] - 2 * np.pi * peak_t[:, None] / 365.25)
+    p = 3.0 + 2.0 * np.cos(turn - 2 * np.pi * 25.0 / 365.25)
+    ds = xr.Dataset(
+        {
+            "t_min": (("site", "time"), t - 5, {"units": "degC"}),
+            "t_max": (("site", "time"), t + 5, {"units": "degC"}),
+            "swrad": (("site", "time"), np.full(t.shape, 15.0), {"units": "MJ m-2 d-1"}),
+            "precip": (("site", "time"), np.broadcast_to(p, t.shape), {"units": "mm d-1"}),
+        },
+        coords={"site": ["N", "S"], "time": time, "lat": ("site", [45.0, -35.0])},
+    )
+    env = derive_predictors(ds, which=("t_cos", "t_sin", "p_cos", "p_sin")).env.to_pandas()
+    for prefix, amp, peaks in (("t", 9.0, peak_t), ("p", 2.0, [25.0, 25.0])):
+        c, s = env[f"{prefix}_cos"].to_numpy(), env[f"{prefix}_sin"].to_numpy()
+        day = np.mod(np.degrees(np.arctan2(s, c)), 360.0) / 360.0 * 365.25
+        np.testing.assert_allclose(day, peaks, atol=4.0)  # monthly sampling of a cosine
+        np.testing.assert_allclose(np.hypot(c, s), amp, rtol=0.03)
+    # the two temperature cycles point in opposite directions (the hemisphere)
+    assert env["t_cos"]["N"] < 0 < env["t_cos"]["S"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,10 @@ DERIVED_PREDICTORS: dict[str, tuple[str, str]] = {
     "t_seasonality": ("degC", "standard deviation of the 12 monthly mean temperatures"),
     "p_seasonality": ("mm d-1", "standard deviation of the 12 monthly mean precipitation rates"),
     "aridity": ("1", "aridity index map / annual Hargreaves PET (higher = wetter)"),
+    "t_cos": ("degC", "cosine coefficient of the annual harmonic of monthly mean temperature"),
+    "t_sin": ("degC", "sine coefficient of the annual harmonic of monthly mean temperature"),
+    "p_cos": ("mm d-1", "cosine coefficient of the annual harmonic of monthly precipitation"),
+    "p_sin": ("mm d-1", "sine coefficient of the annual harmonic of monthly precipitation"),
     **LAI_PREDICTORS,
 }
 #: Hargreaves (1975) radiation-based reference evapotranspiration coefficient
@@ -280,6 +285,14 @@ def derive_predictors(
           ``PET = 0.0135 x 0.408 x swrad x (T + 17.8)`` (mm d-1; swrad in
           MJ m-2 d-1, 0.408 mm per MJ m-2; negative values set to 0). Below 0.65 is
           dryland in the UNEP convention;
+        * ``t_cos``, ``t_sin`` (degC), ``p_cos``, ``p_sin`` (mm d-1): timing of the
+          seasonal cycle of ``T`` and ``precip``, the first annual harmonic of the 12
+          calendar-month means ``c_m``: ``(2/12) sum_m c_m cos(2 pi (m - 0.5) / 12)``
+          and the same with ``sin``. Their angle ``atan2(sin, cos)`` is the time of the
+          seasonal maximum (rad from 1 January, a turn per year; about pi for a
+          northern temperature cycle, 0 for a southern one) and their length its
+          half-amplitude: what a network needs to place the phenology phases
+          (``[model] circular_phases``) in either hemisphere;
         * ``lai_mean``, ``lai_amplitude``, ``lai_cos``, ``lai_sin`` (m2 m-2): level,
           seasonality and timing of the calendar-month LAI climatology
           (:mod:`~differland_bayes.io.lai_climatology`).
@@ -303,18 +316,23 @@ def derive_predictors(
         ww = dim_weight.where(ok, 0.0)
         return (x.where(ok, 0.0) * ww).sum("time") / ww.sum("time").where(ww.sum("time") > 0)
 
-    def clim_std(x: xr.DataArray) -> xr.DataArray:
+    def monthly(x: xr.DataArray) -> xr.DataArray:
         months = []
         for m in range(1, 13):
             sel = time.month == m
             months.append(wmean(x.isel(time=sel), weight.isel(time=sel)))
-        clim = xr.concat(months, dim="month")
-        return clim.std("month", skipna=False)
+        return xr.concat(months, dim="month")
+
+    def harmonic(x: xr.DataArray, fn: Any) -> xr.DataArray:
+        # first annual harmonic, months centred at (m - 0.5) / 12 of a turn from 1 January
+        angle = xr.DataArray(2.0 * np.pi * (np.arange(12) + 0.5) / 12.0, dims="month")
+        return (2.0 / 12.0) * (monthly(x) * fn(angle)).sum("month", skipna=False)
 
     t_mean = None
-    if {"mat", "t_seasonality", "aridity"} & set(which):
+    if {"mat", "t_seasonality", "aridity", "t_cos", "t_sin"} & set(which):
         t_mean = 0.5 * (_forcing(ds, "t_min") + _forcing(ds, "t_max"))
-    precip = _forcing(ds, "precip") if {"map", "p_seasonality", "aridity"} & set(which) else None
+    p_names = {"map", "p_seasonality", "aridity", "p_cos", "p_sin"}
+    precip = _forcing(ds, "precip") if p_names & set(which) else None
     values: dict[str, xr.DataArray] = {}
     for name in which:
         if name == "mat":
@@ -322,9 +340,12 @@ def derive_predictors(
         elif name == "map":
             values[name] = wmean(precip) * 365.25
         elif name == "t_seasonality":
-            values[name] = clim_std(t_mean)
+            values[name] = monthly(t_mean).std("month", skipna=False)
         elif name == "p_seasonality":
-            values[name] = clim_std(precip)
+            values[name] = monthly(precip).std("month", skipna=False)
+        elif name in ("t_cos", "t_sin", "p_cos", "p_sin"):
+            fn = np.cos if name.endswith("cos") else np.sin
+            values[name] = harmonic(t_mean if name[0] == "t" else precip, fn)
         elif name == "aridity":
             swrad = _forcing(ds, "swrad")
             pet = HARGREAVES_COEFFICIENT * MJ_TO_MM_EVAPORATED * swrad * (t_mean + 17.8)
