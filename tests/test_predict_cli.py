@@ -13,6 +13,8 @@ from differland_bayes.cli import main
 from differland_bayes.dataset import STREAMS, read_dataset, write_dataset
 
 FREE = ["canopy_efficiency", "LCMA", "f_fol", "Q10"]
+#: the fit also estimates the leaf-onset phase, as an angle on the circle of the year
+MODEL_FREE = [*FREE, "Bday"]
 STREAM_NAMES = ["gpp", "nee", "et", "lai"]
 TINY = {
     "data.synthetic.sites": 6,
@@ -20,7 +22,8 @@ TINY = {
     "data.synthetic.free_parameters": FREE,
     "data.site_split": "all",
     "data.holdout_fraction": 0.0,
-    "model.free_parameters": FREE,
+    "model.free_parameters": MODEL_FREE,
+    "model.circular_phases": True,
     "network.hidden": [8],
     "svi.schedule": "constant",
     "svi.warmup": 0,
@@ -90,10 +93,13 @@ def _check_layout(pred, *, draws: bool, samples: int = SAMPLES) -> None:
             assert pred.sizes["sample"] == samples
     p = pred["parameters_quantile"]
     assert p.dims == ("quantile", "site", "parameter")
-    assert sorted(pred["parameter"].values) == sorted(FREE)
+    assert sorted(pred["parameter"].values) == sorted(MODEL_FREE)
     assert pred["parameter_units"].dims == ("parameter",)
     assert np.all(np.diff(p.values, axis=0) >= 0)
     assert np.all(np.isfinite(p.values))
+    # circular phases: every draw within one year around the default phase (730.5 d)
+    bday = p.sel(parameter="Bday").values
+    assert np.all((bday >= 730.5 - 182.625) & (bday < 730.5 + 182.625))
     assert pred.attrs["num_samples"] == samples
 
 
