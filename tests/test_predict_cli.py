@@ -97,9 +97,11 @@ def _check_layout(pred, *, draws: bool, samples: int = SAMPLES) -> None:
     assert pred["parameter_units"].dims == ("parameter",)
     assert np.all(np.diff(p.values, axis=0) >= 0)
     assert np.all(np.isfinite(p.values))
-    # circular phases: every draw within one year around the default phase (730.5 d)
+    # circular phases: quantiles around each site's circular mean, which lies within one
+    # year around the default phase (730.5 d); intervals shorter than a year
     bday = p.sel(parameter="Bday").values
-    assert np.all((bday >= 730.5 - 182.625) & (bday < 730.5 + 182.625))
+    assert np.all((bday[1] >= 730.5 - 182.625) & (bday[1] <= 730.5 + 182.625))
+    assert np.all(bday[-1] - bday[0] < 365.25)
     assert pred.attrs["num_samples"] == samples
 
 
@@ -258,3 +260,21 @@ def test_too_few_samples_for_an_ensemble_is_refused_before_reading_runs(tmp_path
     err = capsys.readouterr().err.strip()
     assert "--samples: expected at least one draw per run (2), found 1" in err
     assert not out.exists()
+
+
+def test_phase_quantiles_are_taken_around_the_circular_mean():
+    from differland_bayes.bayes.predict_dataset import circular_quantiles
+
+    rng = np.random.default_rng(0)
+    q = np.array([0.05, 0.5, 0.95])
+    # a phase at the edge of the one-year window around 730.5 d: draws on both sides
+    true = 730.5 + 182.625 - 3.0
+    draws = true + rng.normal(0.0, 10.0, (4000, 2))
+    wrapped = 730.5 - 182.625 + np.mod(draws - (730.5 - 182.625), 365.25)
+    assert np.quantile(wrapped, 0.95) - np.quantile(wrapped, 0.05) > 300  # naive: a year
+    got = circular_quantiles(wrapped, q, 365.25, 730.5)
+    np.testing.assert_allclose(got, np.quantile(draws, q, axis=0), atol=1.5)
+    # away from the edge it equals the plain quantiles
+    mid = 700.0 + rng.normal(0.0, 10.0, (4000, 3))
+    np.testing.assert_allclose(circular_quantiles(mid, q, 365.25, 730.5),
+                               np.quantile(mid, q, axis=0), atol=1e-9)  # fmt: skip

@@ -37,6 +37,11 @@ Coordinates: ``fitted`` (site, bool: the site's own fitted residuals were used),
 (with ``draws``). Attributes: ``run_dir``, ``seed``, ``num_samples``, ``process``,
 ``data_source`` (and ``n_runs`` for an ensemble). ``pred.gpp - pred.gpp_obs`` is the
 residual of every observation.
+
+With ``[model] circular_phases`` the quantiles of a phase are circular: each site's
+draws are unwrapped to within half a period of their circular mean before the
+quantiles are taken (:func:`circular_quantiles`), so that a phase near the edge of its
+one-year window gets a narrow interval, not one a year wide.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ from .predict import (
 from .run import env_spec
 from .svi import SVIFit
 
-__all__ = ["DEFAULT_QUANTILES", "check_compatible", "predict_to_dataset"]
+__all__ = ["DEFAULT_QUANTILES", "check_compatible", "circular_quantiles", "predict_to_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -425,6 +430,46 @@ def predict_to_dataset(
     )
 
 
+def circular_quantiles(
+    values: np.ndarray, quantiles: np.ndarray, period: float, center: float
+) -> np.ndarray:
+    """Quantiles over axis 0 of a periodic quantity, taken around its circular mean.
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (sample, ...)
+        Draws of a quantity defined modulo ``period`` (e.g. a phase, d).
+    quantiles : numpy.ndarray
+        Quantile levels in [0, 1].
+    period : float
+        The period, in the units of ``values``.
+    center : float
+        Where the circle is cut for the circular mean: the mean is placed within half a
+        period of ``center``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(quantiles), ...)
+        Quantiles of the draws unwrapped to within half a period of their circular mean
+        (so within a period of ``center``).
+    """
+    angle = 2.0 * np.pi * (np.asarray(values, np.float64) - center) / period
+    mean = np.arctan2(np.sin(angle).mean(axis=0), np.cos(angle).mean(axis=0))
+    delta = np.mod(angle - mean + np.pi, 2.0 * np.pi) - np.pi
+    return center + period * (mean + np.quantile(delta, quantiles, axis=0)) / (2.0 * np.pi)
+
+
+def _parameter_quantiles(
+    parameters: np.ndarray, quantiles: np.ndarray, free_table: Any
+) -> np.ndarray:
+    """Quantiles of the free parameters' draws, circular for periodic rows."""
+    out = np.quantile(parameters, quantiles, axis=0)
+    for j in np.flatnonzero(free_table.periodic):
+        row = free_table.rows[j]
+        out[..., j] = circular_quantiles(parameters[..., j], quantiles, row.period, row.default)
+    return out
+
+
 def _assemble(
     ds: xr.Dataset,
     fit: RestoredFit,
@@ -438,7 +483,8 @@ def _assemble(
     attrs: Mapping[str, Any],
 ) -> xr.Dataset:
     """Build the output dataset from the draws (layout: module docstring)."""
-    free = list(ParameterLayout.for_config(fit.process.table, fit.model_config).free_names)
+    layout = ParameterLayout.for_config(fit.process.table, fit.model_config)
+    free = list(layout.free_names)
     table = fit.process.table
     units = [str(table.units[table.names.index(n)]) for n in free]
     site_coords = {
@@ -499,7 +545,7 @@ def _assemble(
             )
     out["parameters_quantile"] = (
         ("quantile", "site", "parameter"),
-        np.quantile(parameters, quantiles, axis=0),
+        _parameter_quantiles(np.asarray(parameters, np.float64), quantiles, layout.free_table),
         {
             "units": "see parameter_units",
             "long_name": "physical free parameters: posterior quantiles",
