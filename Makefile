@@ -7,7 +7,10 @@ VENV    ?= .venv
 STAMP   := $(VENV)/.differland-installed
 PY      := $(VENV)/bin/python
 DEMO_OUT ?= demo-output
-PYTEST_ARGS ?=
+# two pytest-xdist workers, each test file in one worker (module fixtures built once);
+# PYTEST_WORKERS=0 runs in this process
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?= $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 .PHONY: setup demo test lint bench docs clean
 
