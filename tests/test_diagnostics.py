@@ -9,7 +9,14 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from differland_bayes.analysis.compare import compare_runs
-from differland_bayes.analysis.diagnostics import pit, pit_values, predictive_scores, site_scores
+from differland_bayes.analysis.diagnostics import (
+    HELDOUT_MONTHS,
+    pit,
+    pit_values,
+    predictive_scores,
+    site_scores,
+    split_labels,
+)
 from differland_bayes.analysis.loo import (
     loo,
     loo_datatree,
@@ -225,3 +232,29 @@ def test_figures_have_units_in_their_labels():
                "dse": [0.0, 1.0], "p": [2.0, 3.0], "weight": [0.9, 0.1]}  # fmt: skip
     table = pd.DataFrame(columns, index=pd.Index(["a", "b"], name="run"))
     assert figure_png(plot_elpd_comparison(table)).startswith(b"\x89PNG")
+
+
+def test_months_held_out_for_early_stopping_get_their_own_period():
+    rng = np.random.default_rng(4)
+    obs = rng.normal(5.0, 1.0, (3, 24))
+    obs[2, 20:] = np.nan
+    pp = obs[None] + rng.normal(0.0, 1.0, (50, 3, 24))
+    split = np.ones((3, 24), int)
+    split[:, 22:] = 2  # the data's own withheld months
+    in_fit = np.ones((3, 24), bool)
+    in_fit[:, :2] = False  # spin-up
+    in_fit[:, 22:] = False  # withheld
+    in_fit[:2, 16:22] = False  # steps 16-21 of sites 0 and 1 held out for early stopping
+    in_fit &= np.isfinite(obs)
+    heldout = np.array([False, True, False])  # site 1 is a held-out site
+    dt = _tree(obs, pp, split=split, heldout=heldout, in_fit=in_fit)
+    labels = split_labels(dt, "gpp")
+    assert set(labels[0, 16:22]) == {HELDOUT_MONTHS}
+    assert set(labels[0, :16]) == {"assimilated"}  # spin-up keeps its label
+    assert set(labels[:, 22:].ravel()) == {"withheld"}
+    assert HELDOUT_MONTHS not in labels[1:]  # a held-out site; site 2 kept everything
+    assert HELDOUT_MONTHS not in split_labels(dt)  # without a stream: the data's split
+    table = predictive_scores(dt)
+    row = _row(table, "fitted", HELDOUT_MONTHS)
+    assert row["n"] == 6
+    assert _row(table, "fitted", "assimilated")["n"] == 16 + 20

@@ -5,7 +5,9 @@
   Kolmogorov–Smirnov distance of the PIT values from uniform and the mean log
   predictive density, per stream, site group (``fitted``, ``heldout`` for early
   stopping, ``unseen`` sites the run was not fitted on) and period (``assimilated``:
-  ``split_time == 1``, ``withheld``: ``split_time == 2``), or per site.
+  ``split_time == 1``, ``withheld``: ``split_time == 2``, and ``held-out months``: the
+  last assimilated steps of a fitted site that a ``data.holdout = 'months'`` run kept
+  out of its likelihood for early stopping), or per site.
 * :func:`pit_values`: probability integral transform ``P(y_rep <= y)`` of every
   observation under its posterior predictive draws.
 
@@ -31,7 +33,9 @@ import xarray as xr
 from .metrics import coverage, nse, scores
 
 __all__ = [
+    "HELDOUT_MONTHS",
     "INTERVALS",
+    "PERIODS",
     "SITE_GROUPS",
     "SPLITS",
     "draw_axis_first",
@@ -49,6 +53,10 @@ log = logging.getLogger(__name__)
 
 #: ``split_time`` value -> period label
 SPLITS: dict[int, str] = {1: "assimilated", 2: "withheld"}
+#: period label of the assimilated steps a run held out for early stopping
+HELDOUT_MONTHS = "held-out months"
+#: period labels of the score tables, in table order
+PERIODS: tuple[str, ...] = (*SPLITS.values(), HELDOUT_MONTHS)
 #: site groups, in table order
 SITE_GROUPS: tuple[str, ...] = ("fitted", "heldout", "unseen")
 #: central predictive interval probabilities scored as coverage
@@ -97,16 +105,34 @@ def site_groups(dt: xr.DataTree) -> np.ndarray:
 def split_labels(dt: xr.DataTree, stream: str | None = None) -> np.ndarray:
     """Per ``(site, time)`` the period label of :data:`SPLITS` (``"unused"`` otherwise).
 
-    Without a ``split_time`` coordinate every entry is ``"assimilated"``.
+    Without a ``split_time`` coordinate every entry is ``"assimilated"``. With a
+    ``stream`` whose ``constant_data/<stream>_in_fit`` is present, the observed
+    assimilated entries of a fitted site that come after its last entry in the fit
+    (the steps ``data.holdout = 'months'`` keeps for early stopping) are labelled
+    :data:`HELDOUT_MONTHS`; the spin-up steps at the start keep their label.
     """
     obs = dt["observed_data"]
     shape = (obs.sizes["site"], obs.sizes["time"])
     if "split_time" not in obs.coords:
-        return np.full(shape, SPLITS[1], dtype=object)
-    split = np.asarray(obs["split_time"].transpose("site", "time").values)
-    out = np.full(shape, "unused", dtype=object)
-    for value, label in SPLITS.items():
-        out[split == value] = label
+        out = np.full(shape, SPLITS[1], dtype=object)
+    else:
+        split = np.asarray(obs["split_time"].transpose("site", "time").values)
+        out = np.full(shape, "unused", dtype=object)
+        for value, label in SPLITS.items():
+            out[split == value] = label
+    name = f"{stream}_in_fit"
+    if stream is None or "constant_data" not in dt.children:
+        return out
+    if name not in dt["constant_data"].data_vars:
+        return out
+    in_fit = np.asarray(dt["constant_data"][name].transpose("site", "time").values, bool)
+    observed = np.isfinite(np.asarray(obs[stream].transpose("site", "time").values, float))
+    steps = np.arange(shape[1])
+    last = np.where(in_fit, steps, -1).max(axis=1)  # -1: nothing of the site in the fit
+    after = (steps[None, :] > last[:, None]) & (last[:, None] >= 0)
+    held = after & observed & ~in_fit & (out == SPLITS[1])
+    held &= (site_groups(dt) == "fitted")[:, None]
+    out[held] = HELDOUT_MONTHS
     return out
 
 
@@ -226,7 +252,7 @@ def predictive_scores(dt: xr.DataTree, streams: Sequence[str] | None = None) -> 
         labels = split_labels(dt, s)
         for g in (*SITE_GROUPS, "all"):
             gm = np.ones(len(groups), bool) if g == "all" else groups == g
-            for period in (*SPLITS.values(), "all"):
+            for period in (*PERIODS, "all"):
                 pm = np.ones(labels.shape, bool) if period == "all" else labels == period
                 sel = gm[:, None] & pm & np.isfinite(obs)
                 if not sel.any():
@@ -254,7 +280,7 @@ def site_scores(dt: xr.DataTree, streams: Sequence[str] | None = None) -> pd.Dat
         ll = _log_lik(dt, s, dt["observed_data"][s])
         labels = split_labels(dt, s)
         for i, site in enumerate(sites):
-            for period in (*SPLITS.values(), "all"):
+            for period in (*PERIODS, "all"):
                 pm = np.ones(labels.shape[1], bool) if period == "all" else labels[i] == period
                 sel = pm & np.isfinite(obs[i])
                 if not sel.any():

@@ -100,7 +100,9 @@ def scores_section(dt: xr.DataTree) -> Section:
     text = (
         "Point prediction: posterior predictive mean; intervals: central 50 % and 90 % of "
         "the predictive draws (with observation noise). Periods: assimilated "
-        "(split_time == 1), withheld (split_time == 2). Sites: fitted, heldout (held out "
+        "(split_time == 1), withheld (split_time == 2), held-out months (the last "
+        "assimilated steps of a fitted site, kept out of the likelihood for early stopping "
+        "by data.holdout = 'months'). Sites: fitted, heldout (held out "
         "for early stopping: their observations were not in the likelihood), unseen (not "
         "in the run: predicted from their environment alone). lpd: mean log predictive "
         "density per observation (nat); pit_ks: Kolmogorov-Smirnov distance of the PIT "
