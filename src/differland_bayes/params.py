@@ -224,6 +224,7 @@ class ParamTable:
         if dupes:
             raise ValueError(f"parameter names must be unique; duplicated: {dupes}")
         self._index = {r.name: i for i, r in enumerate(self.rows)}
+        self._periodic = np.array([r.transform == "periodic" for r in self.rows], dtype=bool)
 
     # -- basic access ---------------------------------------------------------------
     def __len__(self) -> int:
@@ -293,8 +294,8 @@ class ParamTable:
 
     @property
     def periodic(self) -> np.ndarray:
-        """Boolean mask of the rows that use the periodic transform."""
-        return np.array([r.transform == "periodic" for r in self.rows], dtype=bool)
+        """Boolean mask of the rows that use the periodic transform (a copy)."""
+        return self._periodic.copy()
 
     def with_periodic_transform(self) -> ParamTable:
         """Return the table with every row that has a ``period`` on the periodic transform.
@@ -311,7 +312,7 @@ class ParamTable:
         )
 
     def _periodic_args(self, dtype: Any) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
-        mask = jnp.asarray(self.periodic)
+        mask = jnp.asarray(self._periodic)
         center = jnp.asarray(self.default, dtype=dtype)
         period = jnp.asarray([r.period or 1.0 for r in self.rows], dtype=dtype)
         return mask, center, period
@@ -325,7 +326,7 @@ class ParamTable:
         z = jnp.asarray(z)
         lo, hi = self._bounds(z)
         theta = to_physical(z, lo, hi)
-        if self.periodic.any():
+        if self._periodic.any():
             mask, center, period = self._periodic_args(theta.dtype)
             theta = jnp.where(mask, to_physical_periodic(z, center, period), theta)
         return theta
@@ -339,7 +340,7 @@ class ParamTable:
         theta = jnp.asarray(theta)
         lo, hi = self._bounds(theta)
         z = to_unconstrained(theta, lo, hi)
-        if self.periodic.any():
+        if self._periodic.any():
             mask, center, period = self._periodic_args(z.dtype)
             z = jnp.where(mask, to_unconstrained_periodic(theta, center, period), z)
         return z

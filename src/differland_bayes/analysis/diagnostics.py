@@ -121,9 +121,7 @@ def split_labels(dt: xr.DataTree, stream: str | None = None) -> np.ndarray:
         for value, label in SPLITS.items():
             out[split == value] = label
     name = f"{stream}_in_fit"
-    if stream is None or "constant_data" not in dt.children:
-        return out
-    if name not in dt["constant_data"].data_vars:
+    if stream is None or name not in dt.get("constant_data", xr.Dataset()).data_vars:
         return out
     in_fit = np.asarray(dt["constant_data"][name].transpose("site", "time").values, bool)
     observed = np.isfinite(np.asarray(obs[stream].transpose("site", "time").values, float))

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["LAI_PREDICTORS", "MIN_LAI_MONTHS", "lai_predictors"]
+__all__ = ["LAI_PREDICTORS", "MIN_LAI_MONTHS", "annual_harmonic", "lai_predictors"]
 
 #: predictors :func:`lai_predictors` computes: name -> (units, description)
 LAI_PREDICTORS: dict[str, tuple[str, str]] = {
@@ -79,6 +79,28 @@ def lai_climatology(ds: xr.Dataset) -> np.ndarray:
     return _fill_circular(clim)
 
 
+def annual_harmonic(clim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First annual harmonic of calendar-month climatologies (last axis: 12 months).
+
+    Parameters
+    ----------
+    clim : numpy.ndarray, shape (..., 12)
+        Calendar-month means ``c_m``, January first (NaN propagates).
+
+    Returns
+    -------
+    tuple of numpy.ndarray, shape (...)
+        ``(2/12) sum_m c_m cos(2 pi (m - 0.5) / 12)`` and the same with ``sin``, in the
+        units of ``clim``: months centred at ``(m - 0.5) / 12`` of a turn from 1 January,
+        so that ``atan2(sin, cos)`` is the time of the seasonal maximum.
+    """
+    phase = 2.0 * np.pi * (np.arange(12) + 0.5) / 12.0
+    clim = np.asarray(clim, float)
+    cos = (2.0 / 12.0) * (clim * np.cos(phase)).sum(axis=-1)
+    sin = (2.0 / 12.0) * (clim * np.sin(phase)).sum(axis=-1)
+    return cos, sin
+
+
 def lai_predictors(ds: xr.Dataset, which: list[str]) -> dict[str, np.ndarray]:
     """Compute the requested :data:`LAI_PREDICTORS` per site (NaN where LAI is too scarce).
 
@@ -95,11 +117,11 @@ def lai_predictors(ds: xr.Dataset, which: list[str]) -> dict[str, np.ndarray]:
         Name -> ``(site,)`` values.
     """
     clim = lai_climatology(ds)
-    phase = 2.0 * np.pi * (np.arange(12) + 0.5) / 12.0
+    cos, sin = annual_harmonic(clim)
     values = {
         "lai_mean": clim.mean(axis=1),
         "lai_amplitude": clim.std(axis=1),
-        "lai_cos": (2.0 / 12.0) * (clim * np.cos(phase)).sum(axis=1),
-        "lai_sin": (2.0 / 12.0) * (clim * np.sin(phase)).sum(axis=1),
+        "lai_cos": cos,
+        "lai_sin": sin,
     }
     return {n: values[n] for n in which}

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +26,7 @@ import xarray as xr
 
 from ..units import convert
 from ._canonical import SITE_TIME_VALID, infer_step
-from .lai_climatology import LAI_PREDICTORS, lai_predictors
+from .lai_climatology import LAI_PREDICTORS, annual_harmonic, lai_predictors
 
 __all__ = [
     "DERIVED_PREDICTORS",
@@ -316,17 +315,18 @@ def derive_predictors(
         ww = dim_weight.where(ok, 0.0)
         return (x.where(ok, 0.0) * ww).sum("time") / ww.sum("time").where(ww.sum("time") > 0)
 
-    def monthly(x: xr.DataArray) -> xr.DataArray:
-        months = []
-        for m in range(1, 13):
-            sel = time.month == m
-            months.append(wmean(x.isel(time=sel), weight.isel(time=sel)))
-        return xr.concat(months, dim="month")
+    climatologies: dict[str, xr.DataArray] = {}
 
-    def harmonic(x: xr.DataArray, fn: Any) -> xr.DataArray:
-        # first annual harmonic, months centred at (m - 0.5) / 12 of a turn from 1 January
-        angle = xr.DataArray(2.0 * np.pi * (np.arange(12) + 0.5) / 12.0, dims="month")
-        return (2.0 / 12.0) * (monthly(x) * fn(angle)).sum("month", skipna=False)
+    def monthly(variable: str) -> xr.DataArray:
+        """Calendar-month means of ``t_mean`` or ``precip`` (computed once each)."""
+        if variable not in climatologies:
+            x = t_mean if variable == "t" else precip
+            months = []
+            for m in range(1, 13):
+                sel = time.month == m
+                months.append(wmean(x.isel(time=sel), weight.isel(time=sel)))
+            climatologies[variable] = xr.concat(months, dim="month")
+        return climatologies[variable]
 
     t_mean = None
     if {"mat", "t_seasonality", "aridity", "t_cos", "t_sin"} & set(which):
@@ -339,13 +339,12 @@ def derive_predictors(
             values[name] = wmean(t_mean)
         elif name == "map":
             values[name] = wmean(precip) * 365.25
-        elif name == "t_seasonality":
-            values[name] = monthly(t_mean).std("month", skipna=False)
-        elif name == "p_seasonality":
-            values[name] = monthly(precip).std("month", skipna=False)
+        elif name in ("t_seasonality", "p_seasonality"):
+            values[name] = monthly(name[0]).std("month", skipna=False)
         elif name in ("t_cos", "t_sin", "p_cos", "p_sin"):
-            fn = np.cos if name.endswith("cos") else np.sin
-            values[name] = harmonic(t_mean if name[0] == "t" else precip, fn)
+            clim = monthly(name[0]).transpose(..., "month")
+            harmonic = annual_harmonic(clim.values)[0 if name.endswith("cos") else 1]
+            values[name] = xr.DataArray(harmonic, dims=clim.dims[:-1])
         elif name == "aridity":
             swrad = _forcing(ds, "swrad")
             pet = HARGREAVES_COEFFICIENT * MJ_TO_MM_EVAPORATED * swrad * (t_mean + 17.8)
