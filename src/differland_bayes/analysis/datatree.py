@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
+from ..bayes.discrepancy import MONTHS
 from ..bayes.fit_restore import RestoredFit
 from ..dataset import STREAMS
 from ..forcing import FORCING_VARIABLES
@@ -140,7 +141,36 @@ def _posterior(d: RunDraws, site: dict, param: dict) -> xr.Dataset:
             name = _safe_name(k)
             dims = ("sample", *(f"{name}_dim_{i}" for i in range(v.ndim - 1)))
             out[name] = (dims, v, {"units": "1", "numpyro_site": k})
+    _add_discrepancy(out, d)
     return out  # fmt: skip
+
+
+def _add_discrepancy(out: xr.Dataset, d: RunDraws) -> None:
+    """Seasonal discrepancy of each listed stream: its sd, rho and per-site values."""
+    post = d.posterior
+    streams = list(d.fit.model_config.likelihood.discrepancy)
+    if not streams or "discrepancy_sd" not in post:
+        return
+    out.coords["month"] = ("month", np.arange(1, MONTHS + 1), {"long_name": "calendar month"})
+    delta = post.get("discrepancy")
+    for i, s in enumerate(streams):
+        units = _units(s, d.ds)
+        out[f"discrepancy_sd_{s}"] = (
+            ("sample",),
+            post["discrepancy_sd"][:, i],
+            {"units": units, "long_name": f"sd of the seasonal discrepancy of {s}"},
+        )
+        out[f"discrepancy_rho_{s}"] = (
+            ("sample",),
+            post["discrepancy_rho"][:, i],
+            {"units": "1", "long_name": f"share of the model's interannual anomaly of {s} kept"},
+        )
+        if delta is not None:
+            per_site = delta.reshape(delta.shape[:2] + (len(streams), MONTHS))[:, :, i]
+            out[f"discrepancy_{s}"] = (
+                ("sample", "site", "month"), per_site,
+                {"units": units, "long_name": f"seasonal discrepancy of {s} per calendar month"},
+            )  # fmt: skip
 
 
 def _prior(d: RunDraws, site: dict, param: dict) -> xr.Dataset:

@@ -48,7 +48,7 @@ from ..bayes.data import FitData, StreamData, pack
 from ..bayes.fit_data import derive_configured
 from ..bayes.fit_restore import RestoredFit
 from ..bayes.mcmc import condition_on_network
-from ..bayes.model import NET_NAME, ParameterLayout, hybrid_model
+from ..bayes.model import LOCAL_SITES, NET_NAME, ParameterLayout, hybrid_model
 from ..bayes.predict import _is_latent, posterior_draws
 from ..bayes.predict_dataset import _guide_data, _guide_posterior, check_compatible
 from ..bayes.run import env_spec
@@ -58,7 +58,9 @@ __all__ = ["DRAW_CHUNK", "RunDraws", "run_draws"]
 log = logging.getLogger(__name__)
 
 #: deterministic sites recorded from the program's trace
-_TRACED_SITES: tuple[str, ...] = ("z", "z_loc", "theta")
+_TRACED_SITES: tuple[str, ...] = ("z", "z_loc", "theta", "discrepancy")
+#: global discrepancy sites copied to the posterior
+_DISCREPANCY_GLOBALS: tuple[str, ...] = ("discrepancy_sd", "discrepancy_rho")
 #: draws evaluated per compiled call (progress is reported per chunk)
 DRAW_CHUNK = 50
 
@@ -300,7 +302,7 @@ def _trace_draws(
         k_model, k_obs = jax.random.split(k)
         seeded = handlers.seed(handlers.substitute(model, data=draw), rng_seed=k_model)
         tr = handlers.trace(seeded).get_trace(data, **kwargs)
-        out = {name: tr[name]["value"] for name in _TRACED_SITES}
+        out = {name: tr[name]["value"] for name in _TRACED_SITES if name in tr}
         for s, ks in zip(streams, jax.random.split(k_obs, len(streams)), strict=True):
             site = tr[f"obs_{s}"]
             out[f"log_lik/{s}"] = site["fn"].log_prob(site["value"])
@@ -426,7 +428,7 @@ def run_draws(
     bayesian = bool(cfg.network.bayesian_weights)
     ids, fitted, heldout = _sites(ds, fit)
     layout = ParameterLayout.for_config(fit.process.table, cfg)
-    n_sites, n_free = len(ids), layout.n_free
+    n_sites = len(ids)
     k_draw, k_eps, k_trace, k_prior = jax.random.split(jax.random.key(seed), 4)
 
     guide_data = _guide_data(ds, fit)
@@ -449,12 +451,18 @@ def run_draws(
             "log p - log q at the draws: mean %.1f nat, sd %.1f nat",
             float(np.mean(log_p - log_q)), float(np.std(log_p - log_q)),
         )  # fmt: skip
-    eps = np.array(jax.random.normal(k_eps, (num_samples, n_sites, n_free)))
-    if fitted.any():
-        index = {str(s): i for i, s in enumerate(meta["sites"])}
-        rows = np.array([index[s] for s in ids[fitted]])
-        eps[:, fitted] = np.asarray(draws["eps"])[:, rows]
-    draws = {**{k: jnp.asarray(v) for k, v in draws.items()}, "eps": jnp.asarray(eps)}
+    local: dict[str, np.ndarray] = {}
+    index = {str(s): i for i, s in enumerate(meta["sites"])}
+    rows = np.array([index[s] for s in ids[fitted]], dtype=int)
+    for j, name in enumerate(n for n in LOCAL_SITES if n in draws):
+        # fitted sites: their posterior residuals; new sites: fresh N(0, 1) ones
+        width = int(np.shape(draws[name])[-1])
+        fresh = jax.random.normal(jax.random.fold_in(k_eps, j), (num_samples, n_sites, width))
+        local[name] = np.array(fresh)
+        if fitted.any():
+            local[name][:, fitted] = np.asarray(draws[name])[:, rows]
+    eps = local["eps"]
+    draws = {k: jnp.asarray(v) for k, v in {**draws, **local}.items()}
 
     full, fmeta = _pack(ds, fit, split=None, spinup_steps=0)
     agg_time = getattr(fmeta, "obs_time", None)  # monthly observations of a daily model
@@ -494,8 +502,10 @@ def run_draws(
         "parameters": traced["theta"][..., free_idx],
     }
     for k, v in draws.items():
-        if k.startswith(("noise_", f"{NET_NAME}/")):
+        if k.startswith(("noise_", f"{NET_NAME}/")) or k in _DISCREPANCY_GLOBALS:
             posterior[k] = np.asarray(v)
+    if "discrepancy" in traced:
+        posterior["discrepancy"] = traced["discrepancy"]
 
     m = _scale_multiplier(net, draws, data.env, bayesian)
     sd = (sigma + cfg.sigma_floor)[:, None, :] * (1.0 if m is None else m)

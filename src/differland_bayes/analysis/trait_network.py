@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ..bayes.model import NET_NAME, ParameterLayout
+from ..bayes.model import LOCAL_SITES, NET_NAME, ParameterLayout
 from ..bayes.prior_net import EnvPriorNet
 from ..params import ParamTable
 from ._trait_base import CLASS_PREFIX, env_array
@@ -289,7 +289,7 @@ def _traced_draws(fit: Any, ds: xr.Dataset, n: int, seed: int) -> dict:
         key=jax.random.key(seed),
         num_samples=n,
     )
-    return {k: np.asarray(v, dtype=np.float64) for k, v in draws.items() if k != "eps"}
+    return {k: np.asarray(v, dtype=np.float64) for k, v in draws.items() if k not in LOCAL_SITES}
 
 
 def network_prior_mean(

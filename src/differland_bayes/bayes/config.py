@@ -195,6 +195,14 @@ class LikelihoodConfig:
         stream's units; merged over :data:`DEFAULT_NOISE_PRIOR_SCALE`.
     default_noise_prior_scale : float
         Scale for a stream listed in neither mapping.
+    discrepancy : tuple of str
+        Streams with a seasonal model discrepancy (:mod:`~.discrepancy`): a per-site,
+        per-calendar-month correction ``delta`` of the prediction and a learned share
+        ``rho`` of the model's interannual anomaly. Empty (default): none.
+    discrepancy_prior_scale : mapping of str to float
+        Per-stream scale of the ``HalfNormal`` prior of the discrepancy sd
+        ``discrepancy_sd``, in the stream's units; default the stream's noise prior scale
+        (:meth:`noise_scale_for`).
     """
 
     family: str = "normal"
@@ -203,6 +211,8 @@ class LikelihoodConfig:
     add_learned_noise: bool = False
     noise_prior_scale: Mapping[str, float] = field(default_factory=FrozenMap)
     default_noise_prior_scale: float = 1.0
+    discrepancy: tuple[str, ...] = ()
+    discrepancy_prior_scale: Mapping[str, float] = field(default_factory=FrozenMap)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -221,12 +231,36 @@ class LikelihoodConfig:
             _positive("LikelihoodConfig", f"noise_prior_scale[{k!r}]", v)
         object.__setattr__(self, "noise_prior_scale", FrozenMap(self.noise_prior_scale))
         _positive("LikelihoodConfig", "default_noise_prior_scale", self.default_noise_prior_scale)
+        streams = self.discrepancy
+        if isinstance(streams, str) or not all(isinstance(k, str) and k for k in streams):
+            raise ValueError(
+                f"LikelihoodConfig.discrepancy: expected a tuple of stream names, found {streams!r}"
+            )
+        if len(set(streams)) != len(tuple(streams)):
+            raise ValueError(
+                f"LikelihoodConfig.discrepancy: expected distinct streams, found {streams!r}"
+            )
+        object.__setattr__(self, "discrepancy", tuple(streams))
+        if not isinstance(self.discrepancy_prior_scale, Mapping):
+            raise ValueError(
+                "LikelihoodConfig.discrepancy_prior_scale: expected a mapping stream -> "
+                f"scale, found {self.discrepancy_prior_scale!r}"
+            )
+        for k, v in self.discrepancy_prior_scale.items():
+            _positive("LikelihoodConfig", f"discrepancy_prior_scale[{k!r}]", v)
+        object.__setattr__(self, "discrepancy_prior_scale", FrozenMap(self.discrepancy_prior_scale))
 
     def noise_scale_for(self, stream: str) -> float:
         """Scale of the HalfNormal prior of ``noise_<stream>`` (stream units)."""
         if stream in self.noise_prior_scale:
             return self.noise_prior_scale[stream]
         return DEFAULT_NOISE_PRIOR_SCALE.get(stream, self.default_noise_prior_scale)
+
+    def discrepancy_scale_for(self, stream: str) -> float:
+        """Scale of the HalfNormal prior of a stream's ``discrepancy_sd`` (stream units)."""
+        if stream in self.discrepancy_prior_scale:
+            return self.discrepancy_prior_scale[stream]
+        return self.noise_scale_for(stream)
 
 
 @dataclass(frozen=True)

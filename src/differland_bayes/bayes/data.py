@@ -29,6 +29,7 @@ import xarray as xr
 
 from ..dataset import env_matrix, observed_streams
 from ..io._canonical import MONTHLY_MIN_FRACTION, SITE_TIME_VALID, infer_step, to_monthly
+from .discrepancy import calendar_month
 from .operators import aggregation_index, model_streams
 from .records import build_site_forcing, record_mask
 
@@ -69,6 +70,9 @@ class FitData(NamedTuple):
     has_unc: dict[str, bool]  #: whether each stream came with its own uncertainty
     #: model steps -> observation steps; None when they coincide
     aggregation: Aggregation | None = None
+    #: ``(time,)`` int32 calendar month (0..11) of each observation step, for the
+    #: seasonal discrepancy (:mod:`.discrepancy`); None where unknown
+    month: jnp.ndarray | None = None
 
 
 @dataclass
@@ -265,6 +269,7 @@ def pack(
         streams=packed,
         has_unc=has_unc,
         aggregation=aggregation,
+        month=jnp.asarray(calendar_month(obs["time"].values)),
     )
     meta = FitMeta(
         sites=np.asarray(ds["site"].values),

@@ -260,6 +260,12 @@ def build_problem(
         observation_step=d.observation_step,
         predictors=list(d.predictors),
     )
+    missing = [k for k in cfg.likelihood.discrepancy if k not in full.streams]
+    if missing:
+        raise ValueError(
+            f"likelihood.discrepancy: expected streams of the fit {list(full.streams)}, "
+            f"found {missing} (a discrepancy needs observations)"
+        )
     if cfg.model.water_stress == "nn_whole":
         # the network's inputs are standardised with the fitted sites' forcing
         process = with_forcing_constants(process, full.forcing)

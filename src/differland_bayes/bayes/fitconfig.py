@@ -62,7 +62,9 @@ Schema (defaults in brackets)
 ``[likelihood]``
     ``family`` ["normal"], ``df`` [4.0], ``use_data_uncertainty`` [true],
     ``add_learned_noise`` [false], ``noise_prior_scale`` [{}: stream = scale],
-    ``default_noise_prior_scale`` [1.0].
+    ``default_noise_prior_scale`` [1.0], ``discrepancy`` [[]: streams with a seasonal
+    model discrepancy, :mod:`~differland_bayes.bayes.discrepancy`],
+    ``discrepancy_prior_scale`` [{}: stream = scale; default the noise prior scale].
 ``[prior]``
     ``sigma_prior_scale`` [0.3], ``sigma_prior_log_sd`` [1.0], ``sigma_floor`` [0.0],
     ``edc_scale`` [0.0: off].
@@ -341,6 +343,25 @@ def _cross_checks(cfg: FitConfig, problems: list[str], bad: set[str]) -> None:
             if not v > 0:
                 problems.append(f"likelihood.noise_prior_scale.{k}: expected a number > 0, "
                                 f"found {v:g}")  # fmt: skip
+    lk = cfg.likelihood
+    if ok("likelihood.discrepancy_prior_scale"):
+        unknown = [k for k in lk.discrepancy_prior_scale if k not in lk.discrepancy]
+        if unknown:
+            problems.append(
+                f"likelihood.discrepancy_prior_scale: expected streams of "
+                f"likelihood.discrepancy {list(lk.discrepancy)}, found {unknown}"
+            )
+        for k, v in lk.discrepancy_prior_scale.items():
+            if not v > 0:
+                problems.append(f"likelihood.discrepancy_prior_scale.{k}: expected a number "
+                                f"> 0, found {v:g}")  # fmt: skip
+    if ok("likelihood.discrepancy", "data.streams") and d.streams:
+        missing = [k for k in lk.discrepancy if k not in d.streams]
+        if missing:
+            problems.append(
+                f"likelihood.discrepancy: expected streams among data.streams "
+                f"{list(d.streams)}, found {missing} (a discrepancy needs observations)"
+            )
     if ok("svi.warmup", "svi.steps", "svi.schedule") and s.schedule != "constant":
         if s.warmup >= s.steps:
             problems.append(

@@ -296,6 +296,18 @@ class LikelihoodSection:
     add_learned_noise: bool = _f(
         _LIK.add_learned_noise, "with data uncertainty, also learn a per-stream noise sd"
     )
+    discrepancy: tuple[str, ...] = _f(
+        (),
+        "streams with a seasonal model discrepancy: a per-site, per-calendar-month "
+        "correction of the prediction and a learned share rho of the model's interannual "
+        "anomaly (Kennedy-O'Hagan); [] = none",
+        _all(_items(_STREAM), _unique),
+    )
+    discrepancy_prior_scale: Mapping[str, float] = _f(
+        {},
+        "scale of the HalfNormal prior of a discrepancy sd, per stream (stream = scale; "
+        "default the stream's noise prior scale)",
+    )
     noise_prior_scale: Mapping[str, float] = _f(
         {}, "scale of the HalfNormal prior of a learned noise sd, per stream (stream = scale)"
     )
@@ -436,6 +448,8 @@ class FitConfig:
                 add_learned_noise=lk.add_learned_noise,
                 noise_prior_scale=dict(lk.noise_prior_scale),
                 default_noise_prior_scale=lk.default_noise_prior_scale,
+                discrepancy=tuple(lk.discrepancy),
+                discrepancy_prior_scale=dict(lk.discrepancy_prior_scale),
             ),
             sigma_prior_scale=pr.sigma_prior_scale,
             sigma_prior_log_sd=pr.sigma_prior_log_sd,

@@ -38,6 +38,7 @@ from numpyro.infer import MCMC, NUTS, init_to_value
 
 from .config import ModelConfig
 from .data import FitData
+from .discrepancy import MONTHS
 from .model import NET_NAME, hybrid_model, initial_values
 from .prior_net import EnvPriorNet
 
@@ -284,6 +285,9 @@ def fit_nuts(
 
     values: dict[str, Any] = dict(initial_values(net, config, process))
     values["eps"] = jnp.zeros((data.env.shape[0], net.n_out))
+    if config.likelihood.discrepancy:
+        n_disc = len(config.likelihood.discrepancy) * MONTHS
+        values["discrepancy_eps"] = jnp.zeros((data.env.shape[0], n_disc))
     values.update(init_values or {})
     kernel = NUTS(
         model,

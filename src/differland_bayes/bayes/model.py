@@ -33,7 +33,15 @@ name                          kind       shape                meaning
 ``theta``                     determ.    (B, P_all)           physical parameters and pools
 ``obs_<stream>``              sample     (B, T)               observations (masked)
 ``edc``                       factor     (B, 1)               EDC potential (if enabled)
+``discrepancy_sd``            sample     (K,)                 seasonal discrepancy sd
+``discrepancy_rho``           sample     (K,)                 share of model anomaly kept
+``discrepancy_eps``           sample     (B, K * 12)          its standard-normal residual
+``discrepancy``               determ.    (B, K * 12)          discrepancy per month
 ============================  =========  ===================  ==============================
+
+The ``discrepancy*`` sites exist only for the ``K`` streams of
+``LikelihoodConfig.discrepancy`` (:mod:`.discrepancy`); their prediction ``A_k(...)`` is
+then corrected per site and calendar month before the likelihood.
 
 Plates: ``parameter`` (``dim=-1``, size ``P``), ``site`` (``dim=-2``, size ``n_sites``,
 optionally subsampled: local sites are scaled by ``n_sites / subsample_size`` so the
@@ -75,6 +83,12 @@ from ..process.budget import equilibrium_pools
 from ..process.simulate import simulate
 from .config import ModelConfig, NetworkConfig
 from .data import FitData, StreamData
+from .discrepancy import (
+    DISCREPANCY_PLATE,
+    apply_discrepancy,
+    sample_discrepancy,
+    sample_discrepancy_scales,
+)
 from .likelihood import (
     add_edc_potential,
     add_stream_likelihood,
@@ -107,11 +121,11 @@ NET_NAME = "prior_net"
 #: name of the process model's own network weights, if it has any
 PROCESS_NN_NAME = "process_nn"
 #: local latent sites (one value per site; inside the subsampled ``site`` plate)
-LOCAL_SITES: tuple[str, ...] = ("eps",)
+LOCAL_SITES: tuple[str, ...] = ("eps", "discrepancy_eps")
 #: plates the local sites live in; a guide of the local sites must expose them all
-LOCAL_PLATES: tuple[str, ...] = ("site", "parameter")
+LOCAL_PLATES: tuple[str, ...] = ("site", "parameter", DISCREPANCY_PLATE)
 #: deterministic sites; sub-guides of an ``AutoGuideList`` must hide them
-DETERMINISTIC_SITES: tuple[str, ...] = ("z_loc", "z", "theta")
+DETERMINISTIC_SITES: tuple[str, ...] = ("z_loc", "z", "theta", "discrepancy")
 
 
 class ParameterLayout:
@@ -354,6 +368,7 @@ def _take_sites(data: FitData, idx: jnp.ndarray) -> FitData:
         aggregation=None
         if agg is None
         else agg._replace(weight={k: w[idx] for k, w in agg.weight.items()}),
+        month=data.month,
     )
 
 
@@ -404,6 +419,12 @@ def hybrid_model(
             f"found {subsample_size}"
         )
     check_data(data, config)
+    if config.likelihood.discrepancy and data.month is None:
+        raise ValueError(
+            "data.month: the seasonal discrepancy of streams "
+            f"{list(config.likelihood.discrepancy)} needs the calendar month of every "
+            "observation step, found None; build the data with pack()"
+        )
     has_unc = {k: _static_bool(data.has_unc[k], f"has_unc[{k!r}]") for k in data.streams}
     ncfg = config.network
     lik = config.likelihood
@@ -427,6 +448,7 @@ def hybrid_model(
         )
     sd = sigma + config.sigma_floor
     noise = sample_noise_scales(has_unc, lik)
+    disc = sample_discrepancy_scales(lik)
 
     with numpyro.plate("site", n_sites, subsample_size=subsample_size, dim=-2) as idx:
         batch = data if subsample_size is None else _take_sites(data, idx)
@@ -448,10 +470,15 @@ def hybrid_model(
             theta = jnp.concatenate([theta[..., : len(params)], jnp.stack(pools0, -1)], -1)
         numpyro.deterministic("theta", theta)
         outputs = simulate_sites(process, params, pools0, batch.forcing)
+        delta = None if disc is None else sample_discrepancy(disc[0], len(lik.discrepancy))
         for name, stream in batch.streams.items():
+            mean = predict_observed(name, outputs, stream.value.shape[-1], batch.aggregation)
+            if delta is not None and name in lik.discrepancy:
+                k = lik.discrepancy.index(name)
+                mean = apply_discrepancy(mean, delta[:, k], disc[1][k], batch.month)
             add_stream_likelihood(
                 name,
-                predict_observed(name, outputs, stream.value.shape[-1], batch.aggregation),
+                mean,
                 stream,
                 noise=noise[name],
                 has_unc=has_unc[name],
@@ -530,12 +557,19 @@ def initial_values(
     the weights uniformly in ``(-2, 2)``, far from the network's own initialisation)
     and, for a hybrid ``process`` (one holding trainable arrays), every
     ``process_nn/<path>`` at the process network's initial weights (the module's own
-    Glorot-normal initialisation, not draws from the weight prior). The local ``eps``
-    is left to the guide's default.
+    Glorot-normal initialisation, not draws from the weight prior). With a seasonal
+    discrepancy, ``discrepancy_sd`` starts at its prior scale and ``discrepancy_rho`` at
+    0.9 (near the model as it is). The local ``eps`` and ``discrepancy_eps`` are left to
+    the guide's default.
     """
     values: dict[str, jnp.ndarray] = {
         "sigma": jnp.full((net.n_out,), config.sigma_prior_scale),
     }
+    lik = config.likelihood
+    if lik.discrepancy:
+        scales = [lik.discrepancy_scale_for(k) for k in lik.discrepancy]
+        values["discrepancy_sd"] = jnp.asarray(scales)
+        values["discrepancy_rho"] = jnp.full((len(lik.discrepancy),), 0.9)
     if config.network.bayesian_weights:
         values.update(_weight_sites(NET_NAME, net))
         if process is not None:
@@ -558,4 +592,6 @@ def site_dims(data: FitData) -> dict[str, list[str]]:
     }
     for name in data.streams:
         dims[f"obs_{name}"] = ["site", "time"]
+    dims["discrepancy_eps"] = ["site", DISCREPANCY_PLATE]
+    dims["discrepancy"] = ["site", DISCREPANCY_PLATE]
     return dims

@@ -56,11 +56,13 @@ from numpyro.infer import Predictive
 from ..dataset import env_matrix
 from .config import ModelConfig
 from .data import FitData, FitMeta, StreamData
+from .discrepancy import calendar_month
 from .hybrid_process import process_from_params
 from .likelihood import needs_learned_noise
 from .mcmc import NUTSFit, condition_on_network, network_from_params
 from .model import (
     DETERMINISTIC_SITES,
+    LOCAL_SITES,
     NET_NAME,
     ParameterLayout,
     hybrid_model,
@@ -367,7 +369,8 @@ def _run_predictive(
     equilibrium_iterations: int = 0,
 ) -> dict[str, np.ndarray]:
     names = _check_outputs(process, return_outputs)
-    sites = ["sigma", "eps", "z_loc", "z", "theta"]
+    sites = ["sigma", "eps", "z_loc", "z", "theta", "discrepancy_eps", "discrepancy"]
+    sites += ["discrepancy_sd", "discrepancy_rho"]
     sites += [f"obs_{s}" for s in data.streams]
     sites += [f"noise_{s}" for s in data.streams]
     pred = Predictive(_model_for(net, config), posterior_samples=dict(draws), return_sites=sites)(
@@ -633,7 +636,8 @@ def predict_new_sites(
         key=k_draw,
         num_samples=num_samples,
     )
-    draws = {k: v for k, v in draws.items() if k != "eps"}  # fresh eps for the new sites
+    # fresh local residuals (eps, discrepancy_eps) for the new sites
+    draws = {k: v for k, v in draws.items() if k not in LOCAL_SITES}
     process = _fitted_process(posterior, process, config)
     if "sigma" not in draws:
         raise ValueError(f"posterior: expected draws of sigma, found {sorted(draws)}")
@@ -653,7 +657,13 @@ def predict_new_sites(
             mask=jnp.ones((n_sites, n_time), bool),
             unc=jnp.asarray(np.zeros((n_sites, n_time)) if unc is None else unc),
         )
-    data = FitData(forcing=forcing, env=env, streams=packed, has_unc=has_unc)
+    data = FitData(
+        forcing=forcing,
+        env=env,
+        streams=packed,
+        has_unc=has_unc,
+        month=jnp.asarray(calendar_month(ds_new["time"].values)),
+    )
     log.info(
         "predicting %d new site(s) x %d step(s) from %d draw(s)",
         n_sites,

@@ -59,11 +59,13 @@ import xarray as xr
 
 from ..dataset import STREAMS, env_matrix
 from .data import FitData, StreamData
+from .discrepancy import calendar_month
 from .fit import RestoredFit, restore_fit
 from .fit_data import derive_configured
 from .fit_problem import problem_guide
 from .likelihood import needs_learned_noise
 from .model import (
+    LOCAL_SITES,
     ParameterLayout,
     initial_values,
 )
@@ -183,7 +185,8 @@ def _guide_data(ds: xr.Dataset, fit: RestoredFit) -> FitData:
     }
     has_unc = {s: bool(meta["has_uncertainty"][s]) for s in meta["streams"]}
     env = jnp.zeros((n_fit, len(meta["features"])))
-    return FitData(forcing=forcing, env=env, streams=streams, has_unc=has_unc)
+    month = jnp.asarray(calendar_month(small["time"].values))
+    return FitData(forcing=forcing, env=env, streams=streams, has_unc=has_unc, month=month)
 
 
 def _check_quantiles(quantiles: Sequence[float]) -> np.ndarray:
@@ -235,9 +238,10 @@ def _run_draws(
         sub = ds.isel(site=sel)
         forcing, env = encode_sites(sub, process, spec)
         packed, has_unc = _stream_data(sub, streams, fit, set(global_draws))
-        data = FitData(forcing=forcing, env=env, streams=packed, has_unc=has_unc)
+        month = jnp.asarray(calendar_month(sub["time"].values))
+        data = FitData(forcing=forcing, env=env, streams=packed, has_unc=has_unc, month=month)
         rows = jnp.asarray([index[s] for s in site_ids[sel]])
-        posterior = {**global_draws, "eps": global_draws["eps"][:, rows]}
+        posterior = {k: v[:, rows] if k in LOCAL_SITES else v for k, v in global_draws.items()}
         out = posterior_predictive(
             data,
             process=process,
@@ -250,7 +254,7 @@ def _run_draws(
         parts.append((sel, out))
     if (~fitted).any():
         sel = np.flatnonzero(~fitted)
-        posterior = {k: v for k, v in global_draws.items() if k != "eps"}
+        posterior = {k: v for k, v in global_draws.items() if k not in LOCAL_SITES}
         out = predict_new_sites(
             ds.isel(site=sel),
             spec,

@@ -125,6 +125,33 @@ def empirical_bayes_sigma(
     return new, eps * sd / (new + sigma_floor)
 
 
+#: (scale, standardised local residual) pairs that the empirical-Bayes rounds rescale
+_EB_SCALES: dict[str, str] = {"sigma": "eps", "discrepancy_sd": "discrepancy_eps"}
+
+
+def _empirical_bayes_point(point: Mapping[str, Any], mcfg: Any, lower: Any) -> dict[str, Any]:
+    """Apply :func:`empirical_bayes_sigma` to ``sigma`` and, if present, the discrepancy.
+
+    The discrepancy sd of each stream is set to the spread of its ``delta`` over sites
+    and months (no floor; at least 5 % of its prior scale).
+    """
+    out = dict(point)
+    out["sigma"], out["eps"] = empirical_bayes_sigma(
+        point["sigma"], point["eps"], sigma_floor=mcfg.sigma_floor, lower=lower
+    )
+    if "discrepancy_sd" in point:
+        lik = mcfg.likelihood
+        tau = jnp.asarray(point["discrepancy_sd"])
+        eta = jnp.asarray(point["discrepancy_eps"])
+        k = tau.shape[0]
+        per_stream = jnp.moveaxis(eta.reshape(eta.shape[0], k, -1), 1, -1).reshape(-1, k)
+        floor = 0.05 * jnp.asarray([lik.discrepancy_scale_for(s) for s in lik.discrepancy])
+        new_tau, new_eta = empirical_bayes_sigma(tau, per_stream, sigma_floor=0.0, lower=floor)
+        new_eta = jnp.moveaxis(new_eta.reshape(eta.shape[0], -1, k), -1, 1)
+        out["discrepancy_sd"], out["discrepancy_eps"] = new_tau, new_eta.reshape(eta.shape)
+    return out
+
+
 def _map_fit(problem: FitProblem, model: Any, values: Mapping[str, Any], *, key: jax.Array,
              steps: int, cfg: FitConfig, init_params: dict[str, Any] | None,
              progress_bar: bool) -> Any:  # fmt: skip
@@ -189,23 +216,27 @@ def map_warm_start(
         lower = jnp.minimum(point["sigma"], mcfg.sigma_prior_scale)
         steps = [len(a) for a in np.array_split(np.arange(s.map_steps - first), rounds)]
         for r in range(rounds):
-            sigma, eps = empirical_bayes_sigma(
-                point["sigma"], point["eps"], sigma_floor=mcfg.sigma_floor, lower=lower
-            )
+            fixed_values = _empirical_bayes_point(point, mcfg, lower)
             log.info(
                 "MAP empirical-Bayes round %d/%d: median sigma %.3g -> %.3g",
-                r + 1, rounds, float(jnp.median(point["sigma"])), float(jnp.median(sigma)),
+                r + 1, rounds, float(jnp.median(point["sigma"])),
+                float(jnp.median(fixed_values["sigma"])),
             )  # fmt: skip
-            fixed = handlers.condition(hybrid_model, data={"sigma": sigma})
-            start = {k: v for k, v in map_fit.params.items() if not k.startswith("sigma_")}
-            start["eps_auto_loc"] = eps
+            globals_ = {k: fixed_values[k] for k in _EB_SCALES if k in fixed_values}
+            fixed = handlers.condition(hybrid_model, data=globals_)
+            start = {
+                k: v
+                for k, v in map_fit.params.items()
+                if not any(k.startswith(f"{g}_") for g in globals_)
+            }
+            for name in LOCAL_SITES:
+                if name in fixed_values:
+                    start[f"{name}_auto_loc"] = fixed_values[name]
             map_fit = _map_fit(problem, fixed, {}, key=keys[r + 1], steps=steps[r], cfg=cfg,
                                init_params=start, progress_bar=progress_bar)  # fmt: skip
             losses.append(np.asarray(map_fit.losses))
-            point = {**dict(map_fit.guide.median(map_fit.params)), "sigma": sigma}
-        point["sigma"], point["eps"] = empirical_bayes_sigma(
-            point["sigma"], point["eps"], sigma_floor=mcfg.sigma_floor, lower=lower
-        )
+            point = {**dict(map_fit.guide.median(map_fit.params)), **globals_}
+        point = _empirical_bayes_point(point, mcfg, lower)
     net, process = problem.net, problem.process
     if not problem.model_config.network.bayesian_weights:
         # point mode: the prior network's and a hybrid process network's MAP weights
