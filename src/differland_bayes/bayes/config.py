@@ -222,14 +222,7 @@ class LikelihoodConfig:
         _positive("LikelihoodConfig", "df", self.df)
         _flag("LikelihoodConfig", "use_data_uncertainty", self.use_data_uncertainty)
         _flag("LikelihoodConfig", "add_learned_noise", self.add_learned_noise)
-        if not isinstance(self.noise_prior_scale, Mapping):
-            raise ValueError(
-                "LikelihoodConfig.noise_prior_scale: expected a mapping stream -> scale, "
-                f"found {self.noise_prior_scale!r}"
-            )
-        for k, v in self.noise_prior_scale.items():
-            _positive("LikelihoodConfig", f"noise_prior_scale[{k!r}]", v)
-        object.__setattr__(self, "noise_prior_scale", FrozenMap(self.noise_prior_scale))
+        self._freeze_scales("noise_prior_scale")
         _positive("LikelihoodConfig", "default_noise_prior_scale", self.default_noise_prior_scale)
         streams = self.discrepancy
         if isinstance(streams, str) or not all(isinstance(k, str) and k for k in streams):
@@ -241,14 +234,18 @@ class LikelihoodConfig:
                 f"LikelihoodConfig.discrepancy: expected distinct streams, found {streams!r}"
             )
         object.__setattr__(self, "discrepancy", tuple(streams))
-        if not isinstance(self.discrepancy_prior_scale, Mapping):
+        self._freeze_scales("discrepancy_prior_scale")
+
+    def _freeze_scales(self, name: str) -> None:
+        """Check a ``stream -> positive scale`` mapping field and store it frozen."""
+        value = getattr(self, name)
+        if not isinstance(value, Mapping):
             raise ValueError(
-                "LikelihoodConfig.discrepancy_prior_scale: expected a mapping stream -> "
-                f"scale, found {self.discrepancy_prior_scale!r}"
+                f"LikelihoodConfig.{name}: expected a mapping stream -> scale, found {value!r}"
             )
-        for k, v in self.discrepancy_prior_scale.items():
-            _positive("LikelihoodConfig", f"discrepancy_prior_scale[{k!r}]", v)
-        object.__setattr__(self, "discrepancy_prior_scale", FrozenMap(self.discrepancy_prior_scale))
+        for k, v in value.items():
+            _positive("LikelihoodConfig", f"{name}[{k!r}]", v)
+        object.__setattr__(self, name, FrozenMap(value))
 
     def noise_scale_for(self, stream: str) -> float:
         """Scale of the HalfNormal prior of ``noise_<stream>`` (stream units)."""
