@@ -135,7 +135,8 @@ def test_discrepancy_sites_and_their_effect_on_the_likelihood(data, process, fix
     }
     tr0 = _trace(data, kw, neutral)
     for s in data.streams:
-        np.testing.assert_allclose(_obs_loc(tr0, s), _obs_loc(base, s), rtol=1e-6, atol=1e-9)
+        # float32 round-off of fbar + (f - fbar)
+        np.testing.assert_allclose(_obs_loc(tr0, s), _obs_loc(base, s), rtol=1e-5, atol=1e-6)
     # a discrepancy in July of the ET stream moves ET's July predictions only
     eta = np.zeros((n, len(DISC) * MONTHS))
     eta[:, DISC.index("et") * MONTHS + 6] = 1.0
@@ -144,7 +145,7 @@ def test_discrepancy_sites_and_their_effect_on_the_likelihood(data, process, fix
     month = np.asarray(data.month)
     diff = _obs_loc(tr1, "et") - _obs_loc(tr0, "et")
     np.testing.assert_allclose(diff[:, month == 6], tau, rtol=1e-6)
-    np.testing.assert_allclose(diff[:, month != 6], 0.0, atol=1e-9)
+    np.testing.assert_allclose(diff[:, month != 6], 0.0, atol=1e-6)
     for s in ("gpp", "nee", "lai"):
         np.testing.assert_array_equal(_obs_loc(tr1, s), _obs_loc(tr0, s))
 
