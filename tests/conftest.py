@@ -10,6 +10,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def truth_of_first_site(world, process, free) -> dict[str, float]:
+    """Physical values of every parameter not in ``free`` at the world's first site.
+
+    For ``ModelConfig.fixed_parameters`` in tests on a synthetic world.
+    """
+    base = world["true_parameters"].isel(site=0)
+    return {n: float(base.sel(parameter=n)) for n in process.table.names if n not in free}
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -18,6 +18,7 @@ from numpyro.infer import SVI, Predictive, Trace_ELBO
 from numpyro.infer.autoguide import AutoGuideList, AutoLowRankMultivariateNormal, AutoNormal
 from numpyro.infer.util import log_density
 
+from conftest import truth_of_first_site
 from differland_bayes.bayes import (
     DETERMINISTIC_SITES,
     LOCAL_PLATES,
@@ -62,8 +63,7 @@ def data(world, process):
 
 @pytest.fixture(scope="module")
 def fixed(world, process):
-    base = world["true_parameters"].isel(site=0)
-    return {n: float(base.sel(parameter=n)) for n in process.table.names if n not in FREE}
+    return truth_of_first_site(world, process, FREE)
 
 
 @pytest.fixture(scope="module")

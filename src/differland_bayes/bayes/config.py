@@ -259,6 +259,10 @@ class LikelihoodConfig:
             return self.discrepancy_prior_scale[stream]
         return self.noise_scale_for(stream)
 
+    def discrepancy_scales(self) -> tuple[float, ...]:
+        """Prior scales of ``discrepancy_sd``, in the order of :attr:`discrepancy`."""
+        return tuple(self.discrepancy_scale_for(s) for s in self.discrepancy)
+
 
 @dataclass(frozen=True)
 class ModelConfig:

@@ -130,7 +130,7 @@ def sample_discrepancy_scales(
     streams = config.discrepancy
     if not streams:
         return None
-    scale = jnp.asarray([config.discrepancy_scale_for(s) for s in streams])
+    scale = jnp.asarray(config.discrepancy_scales())
     tau = numpyro.sample("discrepancy_sd", dist.HalfNormal(scale).to_event(1))
     rho = numpyro.sample("discrepancy_rho", dist.Uniform(jnp.zeros(len(streams)), 1.0).to_event(1))
     return tau, rho

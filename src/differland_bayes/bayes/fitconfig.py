@@ -332,29 +332,14 @@ def _cross_checks(cfg: FitConfig, problems: list[str], bad: set[str]) -> None:
                 "svi.px_every: the parameter-expansion step needs prior.sigma_floor = 0, "
                 f"found {cfg.prior.sigma_floor!r} (with a floor the rescaling changes z)"
             )
-    if ok("likelihood.noise_prior_scale"):
-        unknown = [k for k in cfg.likelihood.noise_prior_scale if k not in STREAMS]
-        if unknown:
-            problems.append(
-                f"likelihood.noise_prior_scale: expected stream names among {list(STREAMS)}, "
-                f"found {unknown}"
-            )
-        for k, v in cfg.likelihood.noise_prior_scale.items():
-            if not v > 0:
-                problems.append(f"likelihood.noise_prior_scale.{k}: expected a number > 0, "
-                                f"found {v:g}")  # fmt: skip
     lk = cfg.likelihood
+    if ok("likelihood.noise_prior_scale"):
+        _scale_map_problems("noise_prior_scale", lk.noise_prior_scale, STREAMS,
+                            f"stream names among {list(STREAMS)}", problems)  # fmt: skip
     if ok("likelihood.discrepancy_prior_scale"):
-        unknown = [k for k in lk.discrepancy_prior_scale if k not in lk.discrepancy]
-        if unknown:
-            problems.append(
-                f"likelihood.discrepancy_prior_scale: expected streams of "
-                f"likelihood.discrepancy {list(lk.discrepancy)}, found {unknown}"
-            )
-        for k, v in lk.discrepancy_prior_scale.items():
-            if not v > 0:
-                problems.append(f"likelihood.discrepancy_prior_scale.{k}: expected a number "
-                                f"> 0, found {v:g}")  # fmt: skip
+        _scale_map_problems("discrepancy_prior_scale", lk.discrepancy_prior_scale,
+                            lk.discrepancy, f"streams of likelihood.discrepancy "
+                            f"{list(lk.discrepancy)}", problems)  # fmt: skip
     if ok("likelihood.discrepancy", "data.streams") and d.streams:
         missing = [k for k in lk.discrepancy if k not in d.streams]
         if missing:
@@ -373,6 +358,17 @@ def _cross_checks(cfg: FitConfig, problems: list[str], bad: set[str]) -> None:
             f"svi.rank: only used by svi.guide = 'lowrank' or 'site_mvn' (found guide "
             f"{s.guide!r}); remove it or set it to 0"
         )
+
+
+def _scale_map_problems(name: str, scales: Mapping[str, float], allowed: Any, what: str,
+                        problems: list[str]) -> None:  # fmt: skip
+    """Problems of a ``[likelihood]`` stream -> prior scale table: unknown keys, scales <= 0."""
+    unknown = [k for k in scales if k not in allowed]
+    if unknown:
+        problems.append(f"likelihood.{name}: expected {what}, found {unknown}")
+    for k, v in scales.items():
+        if not v > 0:
+            problems.append(f"likelihood.{name}.{k}: expected a number > 0, found {v:g}")
 
 
 def config_from_dict(raw: Mapping[str, Any], *, source: str = "configuration") -> FitConfig:

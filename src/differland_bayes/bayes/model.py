@@ -567,8 +567,7 @@ def initial_values(
     }
     lik = config.likelihood
     if lik.discrepancy:
-        scales = [lik.discrepancy_scale_for(k) for k in lik.discrepancy]
-        values["discrepancy_sd"] = jnp.asarray(scales)
+        values["discrepancy_sd"] = jnp.asarray(lik.discrepancy_scales())
         values["discrepancy_rho"] = jnp.full((len(lik.discrepancy),), 0.9)
     if config.network.bayesian_weights:
         values.update(_weight_sites(NET_NAME, net))

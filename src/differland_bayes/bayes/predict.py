@@ -369,8 +369,7 @@ def _run_predictive(
     equilibrium_iterations: int = 0,
 ) -> dict[str, np.ndarray]:
     names = _check_outputs(process, return_outputs)
-    sites = ["sigma", "eps", "z_loc", "z", "theta", "discrepancy_eps", "discrepancy"]
-    sites += ["discrepancy_sd", "discrepancy_rho"]
+    sites = ["sigma", *LOCAL_SITES, *DETERMINISTIC_SITES, "discrepancy_sd", "discrepancy_rho"]
     sites += [f"obs_{s}" for s in data.streams]
     sites += [f"noise_{s}" for s in data.streams]
     pred = Predictive(_model_for(net, config), posterior_samples=dict(draws), return_sites=sites)(

@@ -140,12 +140,11 @@ def _empirical_bayes_point(point: Mapping[str, Any], mcfg: Any, lower: Any) -> d
         point["sigma"], point["eps"], sigma_floor=mcfg.sigma_floor, lower=lower
     )
     if "discrepancy_sd" in point:
-        lik = mcfg.likelihood
         tau = jnp.asarray(point["discrepancy_sd"])
         eta = jnp.asarray(point["discrepancy_eps"])
         k = tau.shape[0]
         per_stream = jnp.moveaxis(eta.reshape(eta.shape[0], k, -1), 1, -1).reshape(-1, k)
-        floor = 0.05 * jnp.asarray([lik.discrepancy_scale_for(s) for s in lik.discrepancy])
+        floor = 0.05 * jnp.asarray(mcfg.likelihood.discrepancy_scales())
         new_tau, new_eta = empirical_bayes_sigma(tau, per_stream, sigma_floor=0.0, lower=floor)
         new_eta = jnp.moveaxis(new_eta.reshape(eta.shape[0], -1, k), -1, 1)
         out["discrepancy_sd"], out["discrepancy_eps"] = new_tau, new_eta.reshape(eta.shape)
@@ -222,16 +221,15 @@ def map_warm_start(
                 r + 1, rounds, float(jnp.median(point["sigma"])),
                 float(jnp.median(fixed_values["sigma"])),
             )  # fmt: skip
-            globals_ = {k: fixed_values[k] for k in _EB_SCALES if k in fixed_values}
+            pairs = {g: e for g, e in _EB_SCALES.items() if g in fixed_values}
+            globals_ = {g: fixed_values[g] for g in pairs}
             fixed = handlers.condition(hybrid_model, data=globals_)
             start = {
                 k: v
                 for k, v in map_fit.params.items()
                 if not any(k.startswith(f"{g}_") for g in globals_)
             }
-            for name in LOCAL_SITES:
-                if name in fixed_values:
-                    start[f"{name}_auto_loc"] = fixed_values[name]
+            start.update({f"{e}_auto_loc": fixed_values[e] for e in pairs.values()})
             map_fit = _map_fit(problem, fixed, {}, key=keys[r + 1], steps=steps[r], cfg=cfg,
                                init_params=start, progress_bar=progress_bar)  # fmt: skip
             losses.append(np.asarray(map_fit.losses))
