@@ -16,7 +16,7 @@ import xarray as xr
 from numpyro import handlers
 from numpyro.infer import SVI, Predictive, Trace_ELBO
 
-from conftest import REPO
+from conftest import REPO, truth_of_first_site
 from differland_bayes.bayes import (
     DETERMINISTIC_SITES,
     LOCAL_PLATES,
@@ -56,8 +56,7 @@ def data(world, process):
 
 @pytest.fixture(scope="module")
 def fixed(world, process):
-    base = world["true_parameters"].isel(site=0)
-    return {n: float(base.sel(parameter=n)) for n in process.table.names if n not in FREE}
+    return truth_of_first_site(world, process, FREE)
 
 
 def _config(fixed, streams=DISC, **lik):
@@ -291,3 +290,38 @@ def test_fit_predict_and_report_carry_the_discrepancy(tmp_path: Path):
         assert np.all((rho > 0) & (rho < 1))
         assert np.all(post[f"discrepancy_sd_{s}"].values > 0)
     assert np.isfinite(post["discrepancy_nee"].values).all()
+
+
+def test_fit_configuration_checks_the_discrepancy_tables():
+    from differland_bayes.bayes.fitconfig import ConfigError, config_from_dict
+
+    raw = {
+        "data": {"streams": ["gpp", "nee"]},
+        "likelihood": {"discrepancy": ["nee", "et"],
+                       "discrepancy_prior_scale": {"gpp": 1.0, "nee": -0.5}},
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(raw, source="my.toml")
+    text = str(info.value)
+    assert "likelihood.discrepancy: expected streams among data.streams ['gpp', 'nee'], " \
+        "found ['et']" in text  # fmt: skip
+    assert "likelihood.discrepancy_prior_scale: expected streams of likelihood.discrepancy " \
+        "['nee', 'et'], found ['gpp']" in text  # fmt: skip
+    assert "likelihood.discrepancy_prior_scale.nee: expected a number > 0, found -0.5" in text
+    cfg = config_from_dict({"likelihood": {"discrepancy": ["nee"]}})
+    assert cfg.model_config({}).likelihood.discrepancy == ("nee",)
+
+
+def test_a_discrepancy_stream_the_data_lack_is_refused_before_fitting():
+    from differland_bayes.bayes.fit_data import load_dataset
+    from differland_bayes.bayes.fit_problem import build_problem
+    from differland_bayes.bayes.fitconfig import config_with, load_config
+    from test_predict_cli import TINY
+
+    # data.streams = [] (every stream of the data); the synthetic world has no SIF
+    cfg = config_with(load_config(REPO / "examples" / "configs" / "synthetic.toml"),
+                      {**TINY, "data.streams": [], "likelihood.discrepancy": ["sif"]})  # fmt: skip
+    ds, _ = load_dataset(cfg)
+    with pytest.raises(ValueError, match=r"likelihood.discrepancy: expected streams of the fit "
+                       r"\[.*\], found \['sif'\]"):  # fmt: skip
+        build_problem(cfg, ds)
