@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..bayes.discrepancy import MONTHS
+from ..bayes.discrepancy import MONTHS, harmonic_names
 from ..bayes.fit_restore import RestoredFit
 from ..dataset import STREAMS
 from ..forcing import FORCING_VARIABLES
@@ -146,13 +146,18 @@ def _posterior(d: RunDraws, site: dict, param: dict) -> xr.Dataset:
 
 
 def _add_discrepancy(out: xr.Dataset, d: RunDraws) -> None:
-    """Seasonal discrepancy of each listed stream: its sd, rho and per-site values."""
+    """Seasonal discrepancy of each listed stream: sd, rho, site values, mean coefficients."""
     post = d.posterior
-    streams = list(d.fit.model_config.likelihood.discrepancy)
+    lik = d.fit.model_config.likelihood
+    streams = list(lik.discrepancy)
     if not streams or "discrepancy_sd" not in post:
         return
     out.coords["month"] = ("month", np.arange(1, MONTHS + 1), {"long_name": "calendar month"})
     delta = post.get("discrepancy")
+    coef = post.get("discrepancy_coef")
+    if coef is not None:
+        out.coords["harmonic"] = ("harmonic", harmonic_names(lik.discrepancy_harmonics))
+        out.coords["predictor"] = ("predictor", ["intercept", *d.fit.meta["features"]])
     for i, s in enumerate(streams):
         units = _units(s, d.ds)
         out[f"discrepancy_sd_{s}"] = (
@@ -170,6 +175,12 @@ def _add_discrepancy(out: xr.Dataset, d: RunDraws) -> None:
             out[f"discrepancy_{s}"] = (
                 ("sample", "site", "month"), per_site,
                 {"units": units, "long_name": f"seasonal discrepancy of {s} per calendar month"},
+            )  # fmt: skip
+        if coef is not None:
+            out[f"discrepancy_coef_{s}"] = (
+                ("sample", "harmonic", "predictor"), coef[:, i],
+                {"units": units, "long_name": f"coefficients of the environment mean of the "
+                 f"discrepancy of {s} (per standardised predictor)"},
             )  # fmt: skip
 
 

@@ -45,6 +45,7 @@ from numpyro import handlers
 from numpyro.infer.util import log_density
 
 from ..bayes.data import FitData, StreamData, pack
+from ..bayes.discrepancy import DISCREPANCY_GLOBALS
 from ..bayes.fit_data import derive_configured
 from ..bayes.fit_restore import RestoredFit
 from ..bayes.mcmc import condition_on_network
@@ -59,8 +60,6 @@ log = logging.getLogger(__name__)
 
 #: deterministic sites recorded from the program's trace
 _TRACED_SITES: tuple[str, ...] = ("z", "z_loc", "theta", "discrepancy")
-#: global discrepancy sites copied to the posterior
-_DISCREPANCY_GLOBALS: tuple[str, ...] = ("discrepancy_sd", "discrepancy_rho")
 #: draws evaluated per compiled call (progress is reported per chunk)
 DRAW_CHUNK = 50
 
@@ -502,7 +501,7 @@ def run_draws(
         "parameters": traced["theta"][..., free_idx],
     }
     for k, v in draws.items():
-        if k.startswith(("noise_", f"{NET_NAME}/")) or k in _DISCREPANCY_GLOBALS:
+        if k.startswith(("noise_", f"{NET_NAME}/")) or k in DISCREPANCY_GLOBALS:
             posterior[k] = np.asarray(v)
     if "discrepancy" in traced:
         posterior["discrepancy"] = traced["discrepancy"]

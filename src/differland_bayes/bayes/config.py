@@ -31,6 +31,11 @@ ACTIVATIONS: tuple[str, ...] = ("leaky_relu", "relu", "tanh", "softplus")
 
 #: likelihood families
 FAMILIES: tuple[str, ...] = ("normal", "student_t")
+#: Prior means of the seasonal discrepancy (:mod:`~.discrepancy`)
+DISCREPANCY_MEANS: tuple[str, ...] = ("zero", "environment")
+#: Largest number of annual harmonics of an environment-predicted discrepancy mean
+#: (``1 + 2 * 5 = 11`` basis functions on the 12 calendar months)
+MAX_DISCREPANCY_HARMONICS = 5
 
 #: Default scale of the HalfNormal prior on a learned per-stream noise sd, in the
 #: stream's units (weakly informative: about the size of typical values of the stream).
@@ -203,6 +208,16 @@ class LikelihoodConfig:
         Per-stream scale of the ``HalfNormal`` prior of the discrepancy sd
         ``discrepancy_sd``, in the stream's units; default the stream's noise prior scale
         (:meth:`noise_scale_for`).
+    discrepancy_mean : {"zero", "environment"}
+        Prior mean of each site's discrepancy: ``"zero"`` (a site the fit has not seen
+        gets none on average), or ``"environment"``: a linear function of the site's
+        standardised environment, per stream, on a basis of ``discrepancy_harmonics``
+        annual harmonics (global coefficients ``discrepancy_coef``), so that the model's
+        systematic seasonal error is learned as a function of the environment and
+        carried to new sites.
+    discrepancy_harmonics : int
+        Annual harmonics of the environment-predicted mean (0: a constant offset per
+        site; at most :data:`MAX_DISCREPANCY_HARMONICS`).
     """
 
     family: str = "normal"
@@ -213,6 +228,8 @@ class LikelihoodConfig:
     default_noise_prior_scale: float = 1.0
     discrepancy: tuple[str, ...] = ()
     discrepancy_prior_scale: Mapping[str, float] = field(default_factory=FrozenMap)
+    discrepancy_mean: str = "zero"
+    discrepancy_harmonics: int = 2
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -235,6 +252,24 @@ class LikelihoodConfig:
             )
         object.__setattr__(self, "discrepancy", tuple(streams))
         self._freeze_scales("discrepancy_prior_scale")
+        if self.discrepancy_mean not in DISCREPANCY_MEANS:
+            raise ValueError(
+                f"LikelihoodConfig.discrepancy_mean: expected one of {DISCREPANCY_MEANS}, "
+                f"found {self.discrepancy_mean!r}"
+            )
+        h = self.discrepancy_harmonics
+        if not (isinstance(h, int) and not isinstance(h, bool)) or not (
+            0 <= h <= MAX_DISCREPANCY_HARMONICS
+        ):
+            raise ValueError(
+                "LikelihoodConfig.discrepancy_harmonics: expected an integer in "
+                f"[0, {MAX_DISCREPANCY_HARMONICS}], found {h!r}"
+            )
+
+    @property
+    def discrepancy_has_mean(self) -> bool:
+        """Whether the discrepancy has an environment-predicted prior mean."""
+        return bool(self.discrepancy) and self.discrepancy_mean == "environment"
 
     def _freeze_scales(self, name: str) -> None:
         """Check a ``stream -> positive scale`` mapping field and store it frozen."""

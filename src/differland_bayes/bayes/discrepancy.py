@@ -12,9 +12,23 @@ models the prediction of a listed stream ``k`` at site ``s`` and observation ste
     delta_skm = tau_k * eta_skm,    eta_skm ~ Normal(0, 1)               (non-centred)
     tau_k ~ HalfNormal(discrepancy_scale_for(k)),    rho_k ~ Uniform(0, 1)
 
+With ``discrepancy_mean = "environment"`` the discrepancy has a prior mean that depends
+on the site's standardised environment ``x_s`` (``F`` features)::
+
+    delta_skm = mu_skm + tau_k * eta_skm
+    mu_skm = sum_p B_pm * (c_kp0 + sum_f c_kpf * x_sf)      B: annual harmonic basis
+    c_kpf ~ Normal(0, discrepancy_scale_for(k))
+
+``B`` holds a constant and ``discrepancy_harmonics`` pairs of cosines and sines of the
+calendar month (:func:`harmonic_basis`). The coefficients ``c`` are global: they learn
+the model's *systematic* seasonal error (e.g. a flux tower sink that a model in
+near-steady state cannot make) as a function of the environment, which a new site then
+inherits; ``tau`` is left with the part the environment does not explain.
+
 * ``delta`` corrects the model's mean seasonal cycle at each site (12 values per site and
   stream), learned from the months the site was observed; a site the fit has not seen
-  gets ``delta`` from its prior ``Normal(0, tau_k)``, i.e. wider intervals, same mean.
+  gets ``delta`` from its prior ``Normal(mu, tau_k)`` (``mu = 0`` without an environment
+  mean: wider intervals, same mean).
 * ``rho_k`` is how much of the model's own interannual anomaly (its departure from its
   mean seasonal cycle ``fbar``) carries into the prediction: 1 is the model as it is, 0
   its mean seasonal cycle alone. It is the regression coefficient of the observed
@@ -31,6 +45,8 @@ name                     kind        shape            meaning
 =======================  ==========  ===============  ====================================
 ``discrepancy_sd``       sample      (K,)             ``tau_k`` (stream units)
 ``discrepancy_rho``      sample      (K,)             ``rho_k`` (1)
+``discrepancy_coef``     sample      (K, P, F + 1)    ``c`` (stream units; environment
+                                                      mean only, ``P = 1 + 2H``)
 ``discrepancy_eps``      sample      (B, K * 12)      ``eta`` (plates site, stream_month)
 ``discrepancy``          determ.     (B, K * 12)      ``delta`` (stream units)
 =======================  ==========  ===============  ====================================
@@ -41,7 +57,7 @@ sample sites are called from :func:`~.model.hybrid_model`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -52,18 +68,25 @@ import pandas as pd
 from .config import LikelihoodConfig
 
 __all__ = [
+    "DISCREPANCY_GLOBALS",
     "DISCREPANCY_PLATE",
     "MONTHS",
+    "DiscrepancyGlobals",
     "apply_discrepancy",
     "calendar_month",
+    "discrepancy_mean",
+    "harmonic_basis",
+    "harmonic_names",
     "sample_discrepancy",
-    "sample_discrepancy_scales",
+    "sample_discrepancy_globals",
 ]
 
 #: calendar months per year (the discrepancy's seasonal resolution)
 MONTHS = 12
 #: name of the plate over the flattened ``(stream, month)`` axis of ``discrepancy_eps``
 DISCREPANCY_PLATE = "stream_month"
+#: the global sample sites of the discrepancy
+DISCREPANCY_GLOBALS: tuple[str, ...] = ("discrepancy_sd", "discrepancy_rho", "discrepancy_coef")
 
 
 def calendar_month(times: Any) -> np.ndarray:
@@ -112,20 +135,82 @@ def apply_discrepancy(
     return fbar_t + rho * (pred - fbar_t) + delta[:, month]
 
 
-def sample_discrepancy_scales(
-    config: LikelihoodConfig,
-) -> tuple[jnp.ndarray, jnp.ndarray] | None:
-    """Sample the global ``discrepancy_sd`` and ``discrepancy_rho`` (None if off).
+def harmonic_basis(n_harmonics: int) -> np.ndarray:
+    """Annual harmonic basis on the calendar months.
+
+    Parameters
+    ----------
+    n_harmonics : int
+        Number of harmonics ``H`` (0 gives the constant alone).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(1 + 2H, 12)``: a row of ones, then ``cos(2 pi h m / 12)`` and
+        ``sin(2 pi h m / 12)`` for ``h = 1..H`` (``m`` = 0 for January).
+    """
+    m = np.arange(MONTHS)
+    rows = [np.ones(MONTHS)]
+    for h in range(1, n_harmonics + 1):
+        rows += [np.cos(2 * np.pi * h * m / MONTHS), np.sin(2 * np.pi * h * m / MONTHS)]
+    return np.stack(rows)
+
+
+def harmonic_names(n_harmonics: int) -> list[str]:
+    """Names of the rows of :func:`harmonic_basis`: ``mean, cos1, sin1, cos2, ...``."""
+    return ["mean"] + [f"{f}{h}" for h in range(1, n_harmonics + 1) for f in ("cos", "sin")]
+
+
+def discrepancy_mean(coef: jnp.ndarray, env: jnp.ndarray, basis: Any) -> jnp.ndarray:
+    """Environment-predicted mean of the discrepancy (pure JAX).
+
+    Parameters
+    ----------
+    coef : jax.Array
+        ``(..., K, P, F + 1)`` coefficients: intercept, then one per feature.
+    env : jax.Array
+        ``(site, F)`` standardised environment.
+    basis : array_like
+        ``(P, 12)`` harmonic basis (:func:`harmonic_basis`).
+
+    Returns
+    -------
+    jax.Array
+        ``(..., site, K, 12)`` mean discrepancy per calendar month (stream units).
+    """
+    x = jnp.concatenate([jnp.ones(env.shape[:-1] + (1,), env.dtype), env], axis=-1)
+    amp = jnp.einsum("...kpf,sf->...skp", coef, x)
+    return amp @ jnp.asarray(basis, amp.dtype)
+
+
+class DiscrepancyGlobals(NamedTuple):
+    """Global latents of the seasonal discrepancy (one entry per listed stream)."""
+
+    #: ``(K,)`` sd of the site residual of the discrepancy (stream units)
+    tau: jnp.ndarray
+    #: ``(K,)`` share of the model's interannual anomaly kept
+    rho: jnp.ndarray
+    #: ``(K, P, F + 1)`` environment-mean coefficients, or None (zero mean)
+    coef: jnp.ndarray | None
+    #: ``(P, 12)`` harmonic basis of the mean, or None
+    basis: np.ndarray | None
+
+
+def sample_discrepancy_globals(config: LikelihoodConfig, n_env: int) -> DiscrepancyGlobals | None:
+    """Sample the global discrepancy latents (None if the discrepancy is off).
 
     Parameters
     ----------
     config : LikelihoodConfig
-        Observation model (``discrepancy`` streams and their prior scales).
+        Observation model (``discrepancy`` streams, their prior scales and mean).
+    n_env : int
+        ``F``, the number of environment features.
 
     Returns
     -------
-    tuple of jax.Array or None
-        ``(tau, rho)``, each ``(K,)``.
+    DiscrepancyGlobals or None
+        ``tau`` and ``rho`` (``discrepancy_sd``, ``discrepancy_rho``) and, with an
+        environment mean, ``coef`` (``discrepancy_coef``) and its basis.
     """
     streams = config.discrepancy
     if not streams:
@@ -133,28 +218,39 @@ def sample_discrepancy_scales(
     scale = jnp.asarray(config.discrepancy_scales())
     tau = numpyro.sample("discrepancy_sd", dist.HalfNormal(scale).to_event(1))
     rho = numpyro.sample("discrepancy_rho", dist.Uniform(jnp.zeros(len(streams)), 1.0).to_event(1))
-    return tau, rho
+    if not config.discrepancy_has_mean:
+        return DiscrepancyGlobals(tau, rho, None, None)
+    basis = harmonic_basis(config.discrepancy_harmonics)
+    shape = (len(streams), basis.shape[0], n_env + 1)
+    coef_scale = jnp.broadcast_to(scale[:, None, None], shape)
+    coef = numpyro.sample("discrepancy_coef", dist.Normal(0.0, coef_scale).to_event(3))
+    return DiscrepancyGlobals(tau, rho, coef, basis)
 
 
-def sample_discrepancy(tau: jnp.ndarray, n_streams: int) -> jnp.ndarray:
+def sample_discrepancy(globals_: DiscrepancyGlobals, env: jnp.ndarray) -> jnp.ndarray:
     """Sample the local non-centred discrepancy of the sites of the batch.
 
     Call inside the model's ``site`` plate (``dim=-2``).
 
     Parameters
     ----------
-    tau : jax.Array
-        ``(K,)`` discrepancy sds.
-    n_streams : int
-        ``K``.
+    globals_ : DiscrepancyGlobals
+        The global latents (:func:`sample_discrepancy_globals`).
+    env : jax.Array
+        ``(site, F)`` standardised environment of the batch's sites (used with an
+        environment mean only).
 
     Returns
     -------
     jax.Array
         ``(site, K, 12)`` discrepancy ``delta`` (stream units).
     """
+    tau = globals_.tau
+    n_streams = tau.shape[-1]
     with numpyro.plate(DISCREPANCY_PLATE, n_streams * MONTHS, dim=-1):
         eta = numpyro.sample("discrepancy_eps", dist.Normal(0.0, 1.0))
     delta = eta.reshape(eta.shape[:-1] + (n_streams, MONTHS)) * tau[:, None]
+    if globals_.coef is not None:
+        delta = delta + discrepancy_mean(globals_.coef, env, globals_.basis)
     numpyro.deterministic("discrepancy", delta.reshape(eta.shape))
     return delta

@@ -15,7 +15,16 @@ from ..dataset import STREAMS
 from ..io.predictors import DERIVED_PREDICTORS
 from ..process.base import MODES
 from ..process.registry import MODELS
-from .config import ACTIVATIONS, FAMILIES, FrozenMap, LikelihoodConfig, ModelConfig, NetworkConfig
+from .config import (
+    ACTIVATIONS,
+    DISCREPANCY_MEANS,
+    FAMILIES,
+    MAX_DISCREPANCY_HARMONICS,
+    FrozenMap,
+    LikelihoodConfig,
+    ModelConfig,
+    NetworkConfig,
+)
 from .guides import GUIDE_KINDS
 from .optim import SCHEDULES
 from .svi import LOSS_KINDS
@@ -308,6 +317,18 @@ class LikelihoodSection:
         "scale of the HalfNormal prior of a discrepancy sd, per stream (stream = scale; "
         "default the stream's noise prior scale)",
     )
+    discrepancy_mean: str = _f(
+        _LIK.discrepancy_mean,
+        "prior mean of a site's discrepancy: zero, or environment (linear in the site's "
+        "standardised environment on a few annual harmonics, learned with the fit and "
+        "carried to new sites)",
+        _choices(*DISCREPANCY_MEANS),
+    )
+    discrepancy_harmonics: int = _f(
+        _LIK.discrepancy_harmonics,
+        "annual harmonics of the environment mean (0 = a constant offset)",
+        _range(0, MAX_DISCREPANCY_HARMONICS, kind="an integer"),
+    )
     noise_prior_scale: Mapping[str, float] = _f(
         {}, "scale of the HalfNormal prior of a learned noise sd, per stream (stream = scale)"
     )
@@ -450,6 +471,8 @@ class FitConfig:
                 default_noise_prior_scale=lk.default_noise_prior_scale,
                 discrepancy=tuple(lk.discrepancy),
                 discrepancy_prior_scale=dict(lk.discrepancy_prior_scale),
+                discrepancy_mean=lk.discrepancy_mean,
+                discrepancy_harmonics=lk.discrepancy_harmonics,
             ),
             sigma_prior_scale=pr.sigma_prior_scale,
             sigma_prior_log_sd=pr.sigma_prior_log_sd,

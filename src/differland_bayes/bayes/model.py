@@ -35,6 +35,7 @@ name                          kind       shape                meaning
 ``edc``                       factor     (B, 1)               EDC potential (if enabled)
 ``discrepancy_sd``            sample     (K,)                 seasonal discrepancy sd
 ``discrepancy_rho``           sample     (K,)                 share of model anomaly kept
+``discrepancy_coef``          sample     (K, P, F + 1)        coefficients of its mean
 ``discrepancy_eps``           sample     (B, K * 12)          its standard-normal residual
 ``discrepancy``               determ.    (B, K * 12)          discrepancy per month
 ============================  =========  ===================  ==============================
@@ -87,7 +88,7 @@ from .discrepancy import (
     DISCREPANCY_PLATE,
     apply_discrepancy,
     sample_discrepancy,
-    sample_discrepancy_scales,
+    sample_discrepancy_globals,
 )
 from .likelihood import (
     add_edc_potential,
@@ -448,7 +449,7 @@ def hybrid_model(
         )
     sd = sigma + config.sigma_floor
     noise = sample_noise_scales(has_unc, lik)
-    disc = sample_discrepancy_scales(lik)
+    disc = sample_discrepancy_globals(lik, n_env)
 
     with numpyro.plate("site", n_sites, subsample_size=subsample_size, dim=-2) as idx:
         batch = data if subsample_size is None else _take_sites(data, idx)
@@ -470,12 +471,12 @@ def hybrid_model(
             theta = jnp.concatenate([theta[..., : len(params)], jnp.stack(pools0, -1)], -1)
         numpyro.deterministic("theta", theta)
         outputs = simulate_sites(process, params, pools0, batch.forcing)
-        delta = None if disc is None else sample_discrepancy(disc[0], len(lik.discrepancy))
+        delta = None if disc is None else sample_discrepancy(disc, batch.env)
         for name, stream in batch.streams.items():
             mean = predict_observed(name, outputs, stream.value.shape[-1], batch.aggregation)
             if delta is not None and name in lik.discrepancy:
                 k = lik.discrepancy.index(name)
-                mean = apply_discrepancy(mean, delta[:, k], disc[1][k], batch.month)
+                mean = apply_discrepancy(mean, delta[:, k], disc.rho[k], batch.month)
             add_stream_likelihood(
                 name,
                 mean,
@@ -559,7 +560,8 @@ def initial_values(
     ``process_nn/<path>`` at the process network's initial weights (the module's own
     Glorot-normal initialisation, not draws from the weight prior). With a seasonal
     discrepancy, ``discrepancy_sd`` starts at its prior scale and ``discrepancy_rho`` at
-    0.9 (near the model as it is). The local ``eps`` and ``discrepancy_eps`` are left to
+    0.9 (near the model as it is), and the coefficients of an environment mean
+    ``discrepancy_coef`` at zero. The local ``eps`` and ``discrepancy_eps`` are left to
     the guide's default.
     """
     values: dict[str, jnp.ndarray] = {
@@ -569,6 +571,9 @@ def initial_values(
     if lik.discrepancy:
         values["discrepancy_sd"] = jnp.asarray(lik.discrepancy_scales())
         values["discrepancy_rho"] = jnp.full((len(lik.discrepancy),), 0.9)
+        if lik.discrepancy_has_mean:
+            n_basis = 1 + 2 * lik.discrepancy_harmonics
+            values["discrepancy_coef"] = jnp.zeros((len(lik.discrepancy), n_basis, net.n_env + 1))
     if config.network.bayesian_weights:
         values.update(_weight_sites(NET_NAME, net))
         if process is not None:

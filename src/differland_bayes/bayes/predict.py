@@ -56,7 +56,7 @@ from numpyro.infer import Predictive
 from ..dataset import env_matrix
 from .config import ModelConfig
 from .data import FitData, FitMeta, StreamData
-from .discrepancy import calendar_month
+from .discrepancy import DISCREPANCY_GLOBALS, calendar_month
 from .hybrid_process import process_from_params
 from .likelihood import needs_learned_noise
 from .mcmc import NUTSFit, condition_on_network, network_from_params
@@ -369,7 +369,7 @@ def _run_predictive(
     equilibrium_iterations: int = 0,
 ) -> dict[str, np.ndarray]:
     names = _check_outputs(process, return_outputs)
-    sites = ["sigma", *LOCAL_SITES, *DETERMINISTIC_SITES, "discrepancy_sd", "discrepancy_rho"]
+    sites = ["sigma", *LOCAL_SITES, *DETERMINISTIC_SITES, *DISCREPANCY_GLOBALS]
     sites += [f"obs_{s}" for s in data.streams]
     sites += [f"noise_{s}" for s in data.streams]
     pred = Predictive(_model_for(net, config), posterior_samples=dict(draws), return_sites=sites)(

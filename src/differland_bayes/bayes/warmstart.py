@@ -133,7 +133,8 @@ def _empirical_bayes_point(point: Mapping[str, Any], mcfg: Any, lower: Any) -> d
     """Apply :func:`empirical_bayes_sigma` to ``sigma`` and, if present, the discrepancy.
 
     The discrepancy sd of each stream is set to the spread of its ``delta`` over sites
-    and months (no floor; at least 5 % of its prior scale).
+    and months, less its environment mean where it has one (``tau * eta = delta - mu``;
+    no floor; at least 5 % of its prior scale).
     """
     out = dict(point)
     out["sigma"], out["eps"] = empirical_bayes_sigma(
