@@ -144,3 +144,91 @@ def test_config_requires_mean_field_guide_and_no_floor():
         config_with(cfg, {"svi.px_every": 100, "svi.guide": "lowrank"})
     with pytest.raises(ConfigError, match="svi.px_every.*sigma_floor = 0"):
         config_with(cfg, {"svi.px_every": 100, "prior.sigma_floor": 0.05})
+
+
+# -- the seasonal discrepancy's (tau, eta) ----------------------------------------------------
+K, M = 2, 12
+TAU_PRIOR = jnp.array([1.0, 0.5])
+
+
+def disc_model(y):
+    """``delta = tau_k * eta_skm`` (stream-major like the hybrid model); ``y ~ N(delta, 0.2)``."""
+    tau = numpyro.sample("discrepancy_sd", dist.HalfNormal(TAU_PRIOR).to_event(1))
+    with numpyro.plate("site", S, dim=-2), numpyro.plate("stream_month", K * M, dim=-1):
+        eta = numpyro.sample("discrepancy_eps", dist.Normal(0.0, 1.0))
+        numpyro.sample("y", dist.Normal(jnp.repeat(tau, M) * eta, 0.2), obs=y)
+
+
+def test_newton_solution_of_the_halfnormal_scale_is_the_stationary_point():
+    from differland_bayes.bayes.expansion import optimal_halfnormal_log_scale
+
+    a = jnp.array([5.0, 400.0, 4000.0])
+    c = jnp.array([4.0, 0.01, 1.0])
+    s = jnp.array([1.0, 0.3, 2.0])
+    u = optimal_halfnormal_log_scale(a, 480, c, s)
+    grad = -a * jnp.exp(-2 * u) + 479 + c * jnp.exp(2 * u) / s**2
+    np.testing.assert_allclose(grad, 0.0, atol=1e-2)  # float32, terms of size 480
+
+
+def test_discrepancy_step_keeps_every_delta_and_lowers_the_negative_elbo():
+    from differland_bayes.bayes.expansion import discrepancy_expansion_step
+
+    rng = np.random.default_rng(4)
+    delta = np.repeat(np.array([0.8, 0.3]), M) * rng.standard_normal((S, K * M))
+    y = jnp.asarray(delta + 0.2 * rng.standard_normal((S, K * M)), dtype=jnp.float32)
+    guide = AutoNormal(disc_model)
+    with handlers.seed(rng_seed=0):
+        guide(y)
+    # what minibatch SVI leaves: eta shrunk (to a third), tau inflated to match
+    params = {
+        "discrepancy_sd_auto_loc": jnp.log(jnp.array([2.4, 0.9])),
+        "discrepancy_sd_auto_scale": jnp.array([0.05, 0.1]),
+        "discrepancy_eps_auto_loc": jnp.asarray(delta / np.repeat([2.4, 0.9], M), jnp.float32),
+        "discrepancy_eps_auto_scale": jnp.full((S, K * M), 0.05),
+    }
+    new = discrepancy_expansion_step(params, prior_scales=TAU_PRIOR)
+
+    def deltas(p, key):
+        tr = handlers.trace(handlers.seed(handlers.substitute(guide, data=p), key)).get_trace(y)
+        return jnp.repeat(tr["discrepancy_sd"]["value"], M) * tr["discrepancy_eps"]["value"]
+
+    for k in range(3):  # the same noise gives the same delta, hence the same likelihood
+        np.testing.assert_allclose(deltas(new, k), deltas(params, k), rtol=1e-5, atol=1e-6)
+    e2 = new["discrepancy_eps_auto_loc"] ** 2 + new["discrepancy_eps_auto_scale"] ** 2
+    e2 = np.asarray(e2).reshape(S, K, M).mean(axis=(0, 2))
+    np.testing.assert_allclose(e2, 1.0, atol=0.1)  # near 1 (the tau prior pulls a little)
+    tau = np.exp(np.asarray(new["discrepancy_sd_auto_loc"]))
+    np.testing.assert_allclose(tau, [0.8, 0.3], rtol=0.2)
+    elbo = Trace_ELBO(num_particles=64)
+    before = float(elbo.loss(jax.random.key(3), params, disc_model, guide, y))
+    after = float(elbo.loss(jax.random.key(3), new, disc_model, guide, y))
+    assert after < before - 10.0
+    again = discrepancy_expansion_step(new, prior_scales=TAU_PRIOR)
+    np.testing.assert_allclose(again["discrepancy_sd_auto_loc"], new["discrepancy_sd_auto_loc"],
+                               atol=1e-5)  # fmt: skip
+
+
+def test_the_fit_applies_both_steps_when_the_run_has_a_discrepancy(y):
+    from conftest import REPO
+    from differland_bayes.bayes.fit import _expansion
+
+    cfg = config_with(load_config(REPO / "examples" / "configs" / "fluxval.toml"),
+                      {"svi.px_every": 50})  # fmt: skip
+    params = dict(_unconverged_params(y)[1])
+    rng = np.random.default_rng(0)
+    params.update({
+        "discrepancy_sd_auto_loc": jnp.log(jnp.array([2.0, 2.0])),
+        "discrepancy_sd_auto_scale": jnp.array([0.1, 0.1]),
+        "discrepancy_eps_auto_loc": jnp.asarray(0.2 * rng.standard_normal((S, K * M))),
+        "discrepancy_eps_auto_scale": jnp.full((S, K * M), 0.05),
+    })  # fmt: skip
+    kw = _expansion(cfg, (1.0, 0.5))
+    assert kw["transform_every"] == 50
+    new = kw["param_transform"](params)
+    for name in ("sigma_auto_loc", "discrepancy_sd_auto_loc"):
+        assert np.all(np.asarray(new[name]) < np.asarray(params[name])), name
+    # without a discrepancy only sigma / eps move (and no discrepancy params are needed)
+    plain = {k: v for k, v in params.items() if not k.startswith("discrepancy")}
+    out = _expansion(cfg)["param_transform"](plain)
+    assert set(out) == set(plain)
+    assert _expansion(config_with(cfg, {"svi.px_every": 0}), (1.0,)) == {}

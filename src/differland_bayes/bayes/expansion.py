@@ -23,6 +23,16 @@ The terms of the negative ELBO that change are, with ``S`` sites,
 
 which is convex; :func:`expansion_step` minimises it by Newton's method. Without the
 prior term the optimum is ``exp(2u) = A_p / S``: the sites' mean ``E[eps**2]`` becomes 1.
+
+The seasonal discrepancy (:mod:`.discrepancy`) has the same structure,
+``delta = mu + tau_k * eta``, with a ``HalfNormal(s_k)`` prior on ``tau_k`` and
+``N = sites x 12`` residuals ``eta`` per stream. With ``q(tau_k) = LogNormal(m_k, r_k)``
+(``tau = exp(v)``, ``v ~ Normal(m_k, r_k)``), ``E[tau**2] = C_k exp(2u)`` where
+``C_k = exp(2 m_k + 2 r_k**2)``, and the Jacobian of ``exp`` adds ``-u``:
+
+    g(u) = A_k exp(-2u) / 2 + (N - 1) u + C_k exp(2u) / (2 s_k**2)   (+ const),
+
+also convex; :func:`discrepancy_expansion_step` minimises it for every listed stream.
 """
 
 from __future__ import annotations
@@ -33,7 +43,12 @@ from typing import Any
 
 import jax.numpy as jnp
 
-__all__ = ["expansion_step", "optimal_log_scale"]
+__all__ = [
+    "discrepancy_expansion_step",
+    "expansion_step",
+    "optimal_halfnormal_log_scale",
+    "optimal_log_scale",
+]
 
 
 def optimal_log_scale(
@@ -110,4 +125,80 @@ def expansion_step(
     out[f"sigma_{prefix}_loc"] = m + u
     out[f"eps_{prefix}_loc"] = a_loc * shrink
     out[f"eps_{prefix}_scale"] = b_scale * shrink
+    return out
+
+
+def optimal_halfnormal_log_scale(
+    a: jnp.ndarray, n: int, c: jnp.ndarray, prior_scale: jnp.ndarray, *, iterations: int = 30
+) -> jnp.ndarray:
+    """Minimise ``g(u) = a exp(-2u) / 2 + (n - 1) u + c exp(2u) / (2 s**2)`` per entry.
+
+    Parameters
+    ----------
+    a : jax.Array
+        ``(K,)`` sums of ``E_q[eta**2]`` over the ``n`` residuals of each scale (> 0).
+    n : int
+        Number of residuals per scale (``sites x 12`` for the discrepancy).
+    c : jax.Array
+        ``(K,)`` ``E_q[tau**2]`` before the step (``exp(2 m + 2 r**2)``).
+    prior_scale : jax.Array
+        ``(K,)`` scale ``s`` of the ``HalfNormal`` prior of ``tau``.
+    iterations : int
+        Newton steps, each limited to a change of 1 in ``u``.
+
+    Returns
+    -------
+    jax.Array
+        ``(K,)`` the minimising ``u`` (the log of the factor applied to ``tau``).
+    """
+    a = jnp.maximum(jnp.asarray(a), 1e-30)
+    c = jnp.asarray(c)
+    s2 = jnp.asarray(prior_scale) ** 2
+    u = 0.5 * jnp.log(a / max(n - 1, 1))  # the optimum without the prior term
+    for _ in range(iterations):
+        grad = -a * jnp.exp(-2.0 * u) + (n - 1) + c * jnp.exp(2.0 * u) / s2
+        hess = 2.0 * a * jnp.exp(-2.0 * u) + 2.0 * c * jnp.exp(2.0 * u) / s2
+        u = u - jnp.clip(grad / hess, -1.0, 1.0)
+    return u
+
+
+def discrepancy_expansion_step(
+    params: Mapping[str, Any], *, prior_scales: Any, prefix: str = "auto"
+) -> dict[str, Any]:
+    """One parameter-expansion step of the discrepancy's ``(tau, eta)`` (``AutoNormal``).
+
+    Parameters
+    ----------
+    params : mapping
+        Constrained guide params with ``discrepancy_sd_<prefix>_loc`` and ``_scale``
+        ``(K,)`` (the guide's ``log tau``) and ``discrepancy_eps_<prefix>_loc`` and
+        ``_scale`` ``(site, K * 12)`` (stream-major, as in the model).
+    prior_scales : array_like
+        ``(K,)`` scales of the ``HalfNormal`` priors of ``tau``
+        (:meth:`~.config.LikelihoodConfig.discrepancy_scales`).
+    prefix : str
+        The guide's prefix.
+
+    Returns
+    -------
+    dict
+        The params with ``tau``'s location and both ``eta`` arrays rescaled so that every
+        ``tau * eta`` keeps its distribution; all others are the same objects.
+    """
+    m = jnp.asarray(params[f"discrepancy_sd_{prefix}_loc"])
+    r = jnp.asarray(params[f"discrepancy_sd_{prefix}_scale"])
+    a_loc = jnp.asarray(params[f"discrepancy_eps_{prefix}_loc"])
+    b_scale = jnp.asarray(params[f"discrepancy_eps_{prefix}_scale"])
+    k = m.shape[0]
+    n_sites, width = a_loc.shape
+    per = width // k
+    a = jnp.sum((a_loc**2 + b_scale**2).reshape(n_sites, k, per), axis=(0, 2))
+    u = optimal_halfnormal_log_scale(
+        a, n_sites * per, jnp.exp(2.0 * m + 2.0 * r**2), jnp.asarray(prior_scales)
+    )
+    shrink = jnp.repeat(jnp.exp(-u), per)  # stream-major (K * 12,)
+    out = dict(params)
+    out[f"discrepancy_sd_{prefix}_loc"] = m + u
+    out[f"discrepancy_eps_{prefix}_loc"] = a_loc * shrink
+    out[f"discrepancy_eps_{prefix}_scale"] = b_scale * shrink
     return out

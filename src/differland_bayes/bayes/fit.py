@@ -292,21 +292,28 @@ def _summary(
     }
 
 
-def _expansion(cfg: FitConfig) -> dict[str, Any]:
-    """``fit_svi`` keywords of the parameter-expansion step (``svi.px_every``)."""
+def _expansion(cfg: FitConfig, discrepancy_scales: tuple[float, ...] = ()) -> dict[str, Any]:
+    """``fit_svi`` keywords of the parameter-expansion step (``svi.px_every``).
+
+    The step rescales ``sigma`` / ``eps`` and, with a seasonal discrepancy (its prior
+    scales ``discrepancy_scales``), the discrepancy's ``tau`` / ``eta`` the same way.
+    """
     if cfg.svi.px_every == 0:
         return {}
-    from .expansion import expansion_step
+    from .expansion import discrepancy_expansion_step, expansion_step
 
     pr = cfg.prior
-    return {
-        "param_transform": partial(
-            expansion_step,
-            sigma_prior_scale=pr.sigma_prior_scale,
-            sigma_prior_log_sd=pr.sigma_prior_log_sd,
-        ),
-        "transform_every": cfg.svi.px_every,
-    }
+    steps = [partial(expansion_step, sigma_prior_scale=pr.sigma_prior_scale,
+                     sigma_prior_log_sd=pr.sigma_prior_log_sd)]  # fmt: skip
+    if discrepancy_scales:
+        steps.append(partial(discrepancy_expansion_step, prior_scales=discrepancy_scales))
+
+    def step(params: Any) -> Any:
+        for f in steps:
+            params = f(params)
+        return params
+
+    return {"param_transform": step, "transform_every": cfg.svi.px_every}
 
 
 def run_fit(
@@ -398,7 +405,7 @@ def run_fit(
             checkpoint_every=s.checkpoint_every or None,
             resume=plan.resume,
             init_params=init_params,
-            **_expansion(cfg),
+            **_expansion(cfg, problem.model_kwargs["config"].likelihood.discrepancy_scales()),
         )
     except BaseException:
         discard_staging(plan)
