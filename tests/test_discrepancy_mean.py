@@ -29,6 +29,7 @@ from differland_bayes.bayes.discrepancy import (
     discrepancy_mean,
     harmonic_basis,
     harmonic_names,
+    southern_sites,
 )
 from differland_bayes.bayes.guides import make_guide
 from differland_bayes.bayes.model import _take_sites, initial_values
@@ -84,6 +85,24 @@ def test_the_mean_is_linear_in_the_environment_on_the_basis():
     np.testing.assert_allclose(many[2], mu, atol=1e-6)
 
 
+def test_southern_sites_take_the_basis_six_months_on():
+    basis = harmonic_basis(2)
+    env = jnp.asarray([[0.3], [0.3]])
+    coef = jnp.asarray(np.random.default_rng(0).normal(size=(1, 5, 2)))
+    mu = np.asarray(discrepancy_mean(coef, env, basis, jnp.asarray([False, True])))[:, 0]
+    # the same environment: the southern site's January is the northern site's July
+    np.testing.assert_allclose(mu[1], np.roll(mu[0], -6), atol=1e-6)
+    np.testing.assert_allclose(mu[1, 0], mu[0, 6], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(discrepancy_mean(coef, env, basis))[:, 0, :],
+                               np.stack([mu[0], mu[0]]), atol=1e-6)  # fmt: skip
+
+    class Forcing:
+        lat = jnp.asarray([[45.0, 45.0], [-3.0, -3.0], [0.0, 0.0]])
+
+    np.testing.assert_array_equal(southern_sites(Forcing()), [False, True, False])
+    assert southern_sites(object()) is None
+
+
 # -- the program -------------------------------------------------------------------------------
 def test_the_program_adds_the_mean_to_the_site_discrepancy(process):
     world = synthesize(6, years=1, seed=1, free_parameters=list(FREE))
@@ -100,7 +119,11 @@ def test_the_program_adds_the_mean_to_the_site_discrepancy(process):
     assert initial_values(net, config)["discrepancy_coef"].shape == (2, 5, f + 1)
     tau = np.asarray(tr["discrepancy_sd"]["value"])
     eta = np.asarray(tr["discrepancy_eps"]["value"]).reshape(n, 2, MONTHS)
-    mu = np.asarray(discrepancy_mean(tr["discrepancy_coef"]["value"], data.env, harmonic_basis(2)))
+    south = southern_sites(data.forcing)
+    assert np.asarray(south).any() and not np.asarray(south).all()  # both hemispheres
+    mu = np.asarray(
+        discrepancy_mean(tr["discrepancy_coef"]["value"], data.env, harmonic_basis(2), south)
+    )
     delta = np.asarray(tr["discrepancy"]["value"]).reshape(n, 2, MONTHS)
     np.testing.assert_allclose(delta, mu + tau[:, None] * eta, rtol=1e-5, atol=1e-5)
     # the zero mean has no coefficients
@@ -141,11 +164,11 @@ def test_bad_mean_settings_are_refused_with_their_names():
 def test_an_environment_driven_discrepancy_carries_to_new_sites(process):
     """NEE = model NEE + an offset driven by the (standardised) mean temperature.
 
-    The offset of site s in calendar month m is ``x_s (1 + 0.7 cos(2 pi m / 12))`` plus a
-    site residual of sd 0.2. Fitted to 20 sites, the learned mean must predict the
-    offsets of 10 sites the fit has not seen (r >= 0.9 over their site-months, and a
-    smaller error than the zero mean, i.e. than having no mean), and put the coefficients
-    of the driver near their truth.
+    The offset of site s in calendar month m is ``x_s (1 + 0.7 cos(2 pi m / 12))`` (``m``
+    six months on south of the equator) plus a site residual of sd 0.2. Fitted to 20
+    sites, the learned mean must predict the offsets of 10 sites the fit has not seen
+    (r >= 0.9 over their site-months, and half the error of the zero mean, i.e. of having
+    no mean), and put the driver's coefficient of the annual mean near its truth.
     """
     n_fit, n_new = 20, 10
     world = synthesize(n_fit + n_new, years=2, seed=3, free_parameters=list(FREE))
@@ -154,7 +177,9 @@ def test_an_environment_driven_discrepancy_carries_to_new_sites(process):
     x = np.asarray(data_all.env)[:, j]
     rng = np.random.default_rng(7)
     m = np.arange(MONTHS)
-    truth = x[:, None] * (1.0 + 0.7 * np.cos(2 * np.pi * m / MONTHS))[None, :]
+    south = np.asarray(southern_sites(data_all.forcing))
+    season = m[None, :] + 6 * south[:, None]  # the months of the site's own seasons
+    truth = x[:, None] * (1.0 + 0.7 * np.cos(2 * np.pi * season / MONTHS))
     truth = truth + rng.normal(0.0, 0.2, size=truth.shape)
     month = calendar_month(world["time"].values)
     obs = world.copy()
@@ -173,7 +198,7 @@ def test_an_environment_driven_discrepancy_carries_to_new_sites(process):
 
     new = slice(n_fit, None)
     mu = np.asarray(discrepancy_mean(jnp.asarray(coef[None]), data_all.env[new],
-                                     harmonic_basis(1)))[:, 0]  # fmt: skip
+                                     harmonic_basis(1), south[new]))[:, 0]  # fmt: skip
     r = np.corrcoef(mu.ravel(), truth[new].ravel())[0, 1]
     assert r >= 0.9, r
     rmse = np.sqrt(np.mean((mu - truth[new]) ** 2))

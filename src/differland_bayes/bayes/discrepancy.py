@@ -20,7 +20,9 @@ on the site's standardised environment ``x_s`` (``F`` features)::
     c_kpf ~ Normal(0, discrepancy_scale_for(k))
 
 ``B`` holds a constant and ``discrepancy_harmonics`` pairs of cosines and sines of the
-calendar month (:func:`harmonic_basis`). The coefficients ``c`` are global: they learn
+calendar month (:func:`harmonic_basis`), with the months of southern-hemisphere sites
+(latitude < 0) shifted by six, as in the IGBP-climatology baseline, so that a harmonic's
+coefficient means the same season in both hemispheres. The coefficients ``c`` are global: they learn
 the model's *systematic* seasonal error (e.g. a flux tower sink that a model in
 near-steady state cannot make) as a function of the environment, which a new site then
 inherits; ``tau`` is left with the part the environment does not explain.
@@ -79,6 +81,7 @@ __all__ = [
     "harmonic_names",
     "sample_discrepancy",
     "sample_discrepancy_globals",
+    "southern_sites",
 ]
 
 #: calendar months per year (the discrepancy's seasonal resolution)
@@ -161,7 +164,9 @@ def harmonic_names(n_harmonics: int) -> list[str]:
     return ["mean"] + [f"{f}{h}" for h in range(1, n_harmonics + 1) for f in ("cos", "sin")]
 
 
-def discrepancy_mean(coef: jnp.ndarray, env: jnp.ndarray, basis: Any) -> jnp.ndarray:
+def discrepancy_mean(
+    coef: jnp.ndarray, env: jnp.ndarray, basis: Any, south: jnp.ndarray | None = None
+) -> jnp.ndarray:
     """Environment-predicted mean of the discrepancy (pure JAX).
 
     Parameters
@@ -172,6 +177,9 @@ def discrepancy_mean(coef: jnp.ndarray, env: jnp.ndarray, basis: Any) -> jnp.nda
         ``(site, F)`` standardised environment.
     basis : array_like
         ``(P, 12)`` harmonic basis (:func:`harmonic_basis`).
+    south : jax.Array, optional
+        ``(site,)`` bool: southern-hemisphere sites, whose basis is taken six months on
+        (calendar month ``m`` uses the basis of month ``m + 6``). None: no site is.
 
     Returns
     -------
@@ -180,7 +188,21 @@ def discrepancy_mean(coef: jnp.ndarray, env: jnp.ndarray, basis: Any) -> jnp.nda
     """
     x = jnp.concatenate([jnp.ones(env.shape[:-1] + (1,), env.dtype), env], axis=-1)
     amp = jnp.einsum("...kpf,sf->...skp", coef, x)
-    return amp @ jnp.asarray(basis, amp.dtype)
+    b = jnp.asarray(basis, amp.dtype)
+    mu = amp @ b
+    if south is None:
+        return mu
+    shifted = amp @ jnp.roll(b, -MONTHS // 2, axis=-1)  # column m holds month m + 6
+    return jnp.where(jnp.asarray(south)[:, None, None], shifted, mu)
+
+
+def southern_sites(forcing: Any) -> jnp.ndarray | None:
+    """``(site,)`` bool: sites south of the equator (from ``forcing.lat``), or None."""
+    lat = getattr(forcing, "lat", None)
+    if lat is None:
+        return None
+    lat = jnp.asarray(lat)
+    return (lat if lat.ndim == 1 else lat[:, 0]) < 0
 
 
 class DiscrepancyGlobals(NamedTuple):
@@ -227,7 +249,9 @@ def sample_discrepancy_globals(config: LikelihoodConfig, n_env: int) -> Discrepa
     return DiscrepancyGlobals(tau, rho, coef, basis)
 
 
-def sample_discrepancy(globals_: DiscrepancyGlobals, env: jnp.ndarray) -> jnp.ndarray:
+def sample_discrepancy(
+    globals_: DiscrepancyGlobals, env: jnp.ndarray, south: jnp.ndarray | None = None
+) -> jnp.ndarray:
     """Sample the local non-centred discrepancy of the sites of the batch.
 
     Call inside the model's ``site`` plate (``dim=-2``).
@@ -239,6 +263,8 @@ def sample_discrepancy(globals_: DiscrepancyGlobals, env: jnp.ndarray) -> jnp.nd
     env : jax.Array
         ``(site, F)`` standardised environment of the batch's sites (used with an
         environment mean only).
+    south : jax.Array, optional
+        ``(site,)`` bool: the batch's southern-hemisphere sites (:func:`southern_sites`).
 
     Returns
     -------
@@ -251,6 +277,6 @@ def sample_discrepancy(globals_: DiscrepancyGlobals, env: jnp.ndarray) -> jnp.nd
         eta = numpyro.sample("discrepancy_eps", dist.Normal(0.0, 1.0))
     delta = eta.reshape(eta.shape[:-1] + (n_streams, MONTHS)) * tau[:, None]
     if globals_.coef is not None:
-        delta = delta + discrepancy_mean(globals_.coef, env, globals_.basis)
+        delta = delta + discrepancy_mean(globals_.coef, env, globals_.basis, south)
     numpyro.deterministic("discrepancy", delta.reshape(eta.shape))
     return delta

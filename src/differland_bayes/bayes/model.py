@@ -89,6 +89,7 @@ from .discrepancy import (
     apply_discrepancy,
     sample_discrepancy,
     sample_discrepancy_globals,
+    southern_sites,
 )
 from .likelihood import (
     add_edc_potential,
@@ -471,7 +472,9 @@ def hybrid_model(
             theta = jnp.concatenate([theta[..., : len(params)], jnp.stack(pools0, -1)], -1)
         numpyro.deterministic("theta", theta)
         outputs = simulate_sites(process, params, pools0, batch.forcing)
-        delta = None if disc is None else sample_discrepancy(disc, batch.env)
+        delta = None
+        if disc is not None:
+            delta = sample_discrepancy(disc, batch.env, southern_sites(batch.forcing))
         for name, stream in batch.streams.items():
             mean = predict_observed(name, outputs, stream.value.shape[-1], batch.aggregation)
             if delta is not None and name in lik.discrepancy:
