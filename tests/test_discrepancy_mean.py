@@ -168,7 +168,7 @@ def test_an_environment_driven_discrepancy_carries_to_new_sites(process):
     six months on south of the equator) plus a site residual of sd 0.2. Fitted to 20
     sites, the learned mean must predict the offsets of 10 sites the fit has not seen
     (r >= 0.9 over their site-months, and half the error of the zero mean, i.e. of having
-    no mean), and put the driver's coefficient of the annual mean near its truth.
+    no mean), and give the driver's coefficients about their true size.
     """
     n_fit, n_new = 20, 10
     world = synthesize(n_fit + n_new, years=2, seed=3, free_parameters=list(FREE))
@@ -188,7 +188,8 @@ def test_an_environment_driven_discrepancy_carries_to_new_sites(process):
     data = _take_sites(data_all, jnp.arange(n_fit))
 
     fixed = truth_of_first_site(world, process, FREE)
-    config = _config(fixed, harmonics=1, discrepancy_prior_scale={"nee": 1.0})
+    # prior sd of a feature coefficient: 3 / sqrt(F = 9) = 1, the size of the truth
+    config = _config(fixed, harmonics=1, discrepancy_prior_scale={"nee": 3.0})
     net = init_prior_net(data.env.shape[1], process, config, key=jax.random.key(0))
     kw = {"process": process, "net": net, "config": config}
     guide = make_guide(hybrid_model, "delta")
@@ -203,8 +204,8 @@ def test_an_environment_driven_discrepancy_carries_to_new_sites(process):
     assert r >= 0.9, r
     rmse = np.sqrt(np.mean((mu - truth[new]) ** 2))
     assert rmse < 0.5 * np.sqrt(np.mean(truth[new] ** 2)), rmse
-    # the driver's coefficients: mean 1.0 and cos1 0.7 (per standardised mat); the
-    # seasonal one is shared with features correlated with mat (latitude), so only its
-    # sign and rough size are asserted (found: 0.97 and 0.42)
-    assert abs(coef[0, 1 + j] - 1.0) < 0.3, coef[0, 1 + j]
+    # the driver's coefficients: mean 1.0 and cos1 0.7 (per standardised mat); they are
+    # shared with features correlated with mat (latitude) and shrunk by the prior, so
+    # only their rough size is asserted (found: 0.79 and 0.39)
+    assert 0.6 < coef[0, 1 + j] < 1.4, coef[0, 1 + j]
     assert 0.2 < coef[1, 1 + j] < 1.2, coef[1, 1 + j]

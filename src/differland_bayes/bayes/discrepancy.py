@@ -17,7 +17,7 @@ on the site's standardised environment ``x_s`` (``F`` features)::
 
     delta_skm = mu_skm + tau_k * eta_skm
     mu_skm = sum_p B_pm * (c_kp0 + sum_f c_kpf * x_sf)      B: annual harmonic basis
-    c_kpf ~ Normal(0, discrepancy_scale_for(k))
+    c_kp0 ~ Normal(0, s_k),   c_kpf ~ Normal(0, s_k / sqrt(F))     s_k = discrepancy_scale_for(k)
 
 ``B`` holds a constant and ``discrepancy_harmonics`` pairs of cosines and sines of the
 calendar month (:func:`harmonic_basis`), with the months of southern-hemisphere sites
@@ -244,7 +244,11 @@ def sample_discrepancy_globals(config: LikelihoodConfig, n_env: int) -> Discrepa
         return DiscrepancyGlobals(tau, rho, None, None)
     basis = harmonic_basis(config.discrepancy_harmonics)
     shape = (len(streams), basis.shape[0], n_env + 1)
-    coef_scale = jnp.broadcast_to(scale[:, None, None], shape)
+    # intercept s_k; each feature s_k / sqrt(F), so that the F features together have
+    # about the prior variance of the intercept (a standardised one-hot column of a rare
+    # class takes values of 3-4, which a unit-scale prior would hardly restrain)
+    per_column = jnp.concatenate([jnp.ones(1), jnp.full(n_env, 1.0 / np.sqrt(n_env))])
+    coef_scale = jnp.broadcast_to(scale[:, None, None] * per_column, shape)
     coef = numpyro.sample("discrepancy_coef", dist.Normal(0.0, coef_scale).to_event(3))
     return DiscrepancyGlobals(tau, rho, coef, basis)
 
