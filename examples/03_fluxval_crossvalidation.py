@@ -42,8 +42,9 @@ Bias (model − observation, gC m⁻² d⁻¹ / mm d⁻¹): withheld months −0
 left-out sites −0.12 / 0.01 / −0.08. NEE at left-out sites is the one target not met:
 the gap to the IGBP climatology is almost all at the 13 evergreen broadleaf sites
 (squared error 4923 against the climatology's 2227; every other class within 7 % of
-it or better, but for the small SAV and SNO classes), the tropical ones predicted as
-much stronger sinks than observed.
+it or better, but for the small SAV and SNO classes); the tropical ones are far off in
+both directions (mean NEE of GF-Guy −3.5 against −0.4 observed, MY-PSO −0.1 against
+−2.7).
 With a zero-mean discrepancy (``discrepancy_mean = "zero"``, before the (tau, eta)
 expansion step) withheld months gave 0.843 / 0.727 / 0.831 (coverage 0.884 / 0.888 /
 0.861) and left-out sites 0.561 / 0.251 / 0.538 (0.938 / 0.924 / 0.943), biased by
