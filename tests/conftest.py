@@ -1,4 +1,4 @@
-"""Shared fixtures: locations of the shared data, strict under CI."""
+"""Shared fixtures: locations of the shared data (strict under CI) and the process model."""
 
 from __future__ import annotations
 
@@ -57,3 +57,11 @@ def reference_dir() -> Path:
 @pytest.fixture(scope="session")
 def fluxnet_dir(data_dir: Path) -> Path:
     return _require_dir(data_dir / "fluxnet-sites", "FLUXNET site folder", "DIFFERLAND_DATA_DIR")
+
+
+@pytest.fixture(scope="session")
+def process():
+    """DALEC993, the process model of most model tests (a module may override it)."""
+    from differland_bayes.process import get_model
+
+    return get_model("dalec993")

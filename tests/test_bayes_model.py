@@ -52,11 +52,6 @@ def world():
 
 
 @pytest.fixture(scope="module")
-def process():
-    return get_model("dalec993")
-
-
-@pytest.fixture(scope="module")
 def data(world, process):
     return pack(world, process)[0]
 

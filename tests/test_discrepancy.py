@@ -31,7 +31,6 @@ from differland_bayes.bayes import (
 from differland_bayes.bayes.discrepancy import MONTHS, apply_discrepancy, calendar_month
 from differland_bayes.bayes.guides import make_guide
 from differland_bayes.bayes.warmstart import _empirical_bayes_point
-from differland_bayes.process import get_model
 from differland_bayes.synthetic import synthesize
 
 FREE = ("canopy_efficiency", "Q10")
@@ -42,11 +41,6 @@ DISC = ("nee", "et")
 def world():
     """Only the ``FREE`` parameters vary between sites: the others are the same everywhere."""
     return synthesize(8, years=2, seed=0, free_parameters=list(FREE))
-
-
-@pytest.fixture(scope="module")
-def process():
-    return get_model("dalec993")
 
 
 @pytest.fixture(scope="module")

@@ -33,15 +33,9 @@ from differland_bayes.bayes.discrepancy import (
 )
 from differland_bayes.bayes.guides import make_guide
 from differland_bayes.bayes.model import _take_sites, initial_values
-from differland_bayes.process import get_model
 from differland_bayes.synthetic import synthesize
 
 FREE = ("canopy_efficiency", "Q10")
-
-
-@pytest.fixture(scope="module")
-def process():
-    return get_model("dalec993")
 
 
 def _config(fixed, streams=("nee",), harmonics=1, **lik):

@@ -39,7 +39,6 @@ from differland_bayes.bayes.predict import (
     predict_new_sites,
 )
 from differland_bayes.bayes.svi import SVIFit, fit_svi, make_guide, make_optimizer
-from differland_bayes.process import get_model
 from differland_bayes.synthetic import synthesize
 
 log = logging.getLogger(__name__)
@@ -55,11 +54,6 @@ N_DRAWS = 200
 @pytest.fixture(scope="module")
 def world():
     return synthesize(4, years=2, seed=0)
-
-
-@pytest.fixture(scope="module")
-def process():
-    return get_model("dalec993")
 
 
 @pytest.fixture(scope="module")

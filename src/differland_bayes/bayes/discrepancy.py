@@ -76,6 +76,7 @@ __all__ = [
     "DiscrepancyGlobals",
     "apply_discrepancy",
     "calendar_month",
+    "coef_shape",
     "discrepancy_mean",
     "harmonic_basis",
     "harmonic_names",
@@ -164,6 +165,11 @@ def harmonic_names(n_harmonics: int) -> list[str]:
     return ["mean"] + [f"{f}{h}" for h in range(1, n_harmonics + 1) for f in ("cos", "sin")]
 
 
+def coef_shape(config: LikelihoodConfig, n_env: int) -> tuple[int, int, int]:
+    """Shape ``(K, 1 + 2H, F + 1)`` of ``discrepancy_coef`` for ``F = n_env`` features."""
+    return (len(config.discrepancy), 1 + 2 * config.discrepancy_harmonics, n_env + 1)
+
+
 def discrepancy_mean(
     coef: jnp.ndarray, env: jnp.ndarray, basis: Any, south: jnp.ndarray | None = None
 ) -> jnp.ndarray:
@@ -243,7 +249,7 @@ def sample_discrepancy_globals(config: LikelihoodConfig, n_env: int) -> Discrepa
     if not config.discrepancy_has_mean:
         return DiscrepancyGlobals(tau, rho, None, None)
     basis = harmonic_basis(config.discrepancy_harmonics)
-    shape = (len(streams), basis.shape[0], n_env + 1)
+    shape = coef_shape(config, n_env)
     # intercept s_k; each feature s_k / sqrt(F), so that the F features together have
     # about the prior variance of the intercept (a standardised one-hot column of a rare
     # class takes values of 3-4, which a unit-scale prior would hardly restrain)

@@ -405,7 +405,7 @@ def run_fit(
             checkpoint_every=s.checkpoint_every or None,
             resume=plan.resume,
             init_params=init_params,
-            **_expansion(cfg, problem.model_kwargs["config"].likelihood.discrepancy_scales()),
+            **_expansion(cfg, problem.model_config.likelihood.discrepancy_scales()),
         )
     except BaseException:
         discard_staging(plan)

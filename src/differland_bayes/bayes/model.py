@@ -87,6 +87,7 @@ from .data import FitData, StreamData
 from .discrepancy import (
     DISCREPANCY_PLATE,
     apply_discrepancy,
+    coef_shape,
     sample_discrepancy,
     sample_discrepancy_globals,
     southern_sites,
@@ -575,8 +576,7 @@ def initial_values(
         values["discrepancy_sd"] = jnp.asarray(lik.discrepancy_scales())
         values["discrepancy_rho"] = jnp.full((len(lik.discrepancy),), 0.9)
         if lik.discrepancy_has_mean:
-            n_basis = 1 + 2 * lik.discrepancy_harmonics
-            values["discrepancy_coef"] = jnp.zeros((len(lik.discrepancy), n_basis, net.n_env + 1))
+            values["discrepancy_coef"] = jnp.zeros(coef_shape(lik, net.n_env))
     if config.network.bayesian_weights:
         values.update(_weight_sites(NET_NAME, net))
         if process is not None:
