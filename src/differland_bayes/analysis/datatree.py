@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..bayes.discrepancy import MONTHS, harmonic_names
+from ..bayes.discrepancy import MONTHS, harmonic_names, stream_months
 from ..bayes.fit_restore import RestoredFit
 from ..dataset import STREAMS
 from ..forcing import FORCING_VARIABLES
@@ -171,7 +171,7 @@ def _add_discrepancy(out: xr.Dataset, d: RunDraws) -> None:
             {"units": "1", "long_name": f"share of the model's interannual anomaly of {s} kept"},
         )
         if delta is not None:
-            per_site = delta.reshape(delta.shape[:2] + (len(streams), MONTHS))[:, :, i]
+            per_site = stream_months(delta, len(streams))[:, :, i]
             out[f"discrepancy_{s}"] = (
                 ("sample", "site", "month"), per_site,
                 {"units": units, "long_name": f"seasonal discrepancy of {s} per calendar month"},

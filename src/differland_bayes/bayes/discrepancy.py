@@ -83,6 +83,7 @@ __all__ = [
     "sample_discrepancy",
     "sample_discrepancy_globals",
     "southern_sites",
+    "stream_months",
 ]
 
 #: calendar months per year (the discrepancy's seasonal resolution)
@@ -107,6 +108,11 @@ def calendar_month(times: Any) -> np.ndarray:
         ``int32`` month index per step.
     """
     return np.asarray(pd.DatetimeIndex(np.asarray(times)).month, dtype=np.int32) - 1
+
+
+def stream_months(x: Any, n_streams: int) -> Any:
+    """View the flattened, stream-major ``(..., K * 12)`` axis as ``(..., K, 12)``."""
+    return x.reshape(x.shape[:-1] + (n_streams, MONTHS))
 
 
 def apply_discrepancy(
@@ -285,7 +291,7 @@ def sample_discrepancy(
     n_streams = tau.shape[-1]
     with numpyro.plate(DISCREPANCY_PLATE, n_streams * MONTHS, dim=-1):
         eta = numpyro.sample("discrepancy_eps", dist.Normal(0.0, 1.0))
-    delta = eta.reshape(eta.shape[:-1] + (n_streams, MONTHS)) * tau[:, None]
+    delta = stream_months(eta, n_streams) * tau[:, None]
     if globals_.coef is not None:
         delta = delta + discrepancy_mean(globals_.coef, env, globals_.basis, south)
     numpyro.deterministic("discrepancy", delta.reshape(eta.shape))

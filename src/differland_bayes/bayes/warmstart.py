@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
 
+from .discrepancy import stream_months
 from .fit_problem import FitProblem, _init_strategy, problem_guide
 from .fitconfig import FitConfig
 from .guides import make_guide
@@ -144,7 +145,7 @@ def _empirical_bayes_point(point: Mapping[str, Any], mcfg: Any, lower: Any) -> d
         tau = jnp.asarray(point["discrepancy_sd"])
         eta = jnp.asarray(point["discrepancy_eps"])
         k = tau.shape[0]
-        per_stream = jnp.moveaxis(eta.reshape(eta.shape[0], k, -1), 1, -1).reshape(-1, k)
+        per_stream = jnp.moveaxis(stream_months(eta, k), 1, -1).reshape(-1, k)
         floor = 0.05 * jnp.asarray(mcfg.likelihood.discrepancy_scales())
         new_tau, new_eta = empirical_bayes_sigma(tau, per_stream, sigma_floor=0.0, lower=floor)
         new_eta = jnp.moveaxis(new_eta.reshape(eta.shape[0], -1, k), -1, 1)
