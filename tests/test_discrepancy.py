@@ -251,7 +251,8 @@ def test_a_known_seasonal_discrepancy_is_recovered(world, process, fixed):
 # -- fit -> predict -> report ----------------------------------------------------------------
 def test_fit_predict_and_report_carry_the_discrepancy(tmp_path: Path):
     """With the environment mean, whose run carries every discrepancy site (the zero mean's
-    are a subset; its program, guides and recovery are tested above)."""
+    are a subset; its program, guides and recovery are tested above), and NEE noise that
+    grows with the flux (``relative_noise``, tested in ``test_relative_noise``)."""
     from differland_bayes.analysis.datatree_io import read_datatree
     from differland_bayes.bayes.fitconfig import config_to_toml, config_with, load_config
     from differland_bayes.cli import main
@@ -260,7 +261,8 @@ def test_fit_predict_and_report_carry_the_discrepancy(tmp_path: Path):
     from test_predict_cli import STREAM_NAMES, TINY
 
     extra = {"likelihood.discrepancy": list(DISC), "likelihood.discrepancy_mean": "environment",
-             "svi.map_steps": 30, "svi.map_sigma_rounds": 1}  # fmt: skip
+             "svi.map_steps": 30, "svi.map_sigma_rounds": 1,
+             "likelihood.relative_noise": ["nee"]}  # fmt: skip
     cfg = config_with(load_config(REPO / "examples" / "configs" / "synthetic.toml"),
                       {**TINY, **extra})  # fmt: skip
     (tmp_path / "c.toml").write_text(config_to_toml(cfg), encoding="utf-8")
@@ -291,6 +293,9 @@ def test_fit_predict_and_report_carry_the_discrepancy(tmp_path: Path):
     assert list(coef["harmonic"].values) == ["mean", "cos1", "sin1", "cos2", "sin2"]
     assert coef["predictor"].values[0] == "intercept" and coef.sizes["predictor"] > 1
     assert np.isfinite(coef.values).all() and float(coef.std("sample").min()) > 0
+    rel = post["relnoise_nee"]
+    assert rel.dims == ("sample",) and np.all(rel.values > 0) and float(rel.std()) > 0
+    assert "relnoise_gpp" not in post
 
 
 def test_fit_configuration_checks_the_discrepancy_tables():

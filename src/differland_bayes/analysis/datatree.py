@@ -137,6 +137,9 @@ def _posterior(d: RunDraws, site: dict, param: dict) -> xr.Dataset:
                 v,
                 {"units": _units(s, d.ds), "long_name": f"learned observation noise sd of {s}"},
             )
+        elif k.startswith("relnoise_"):
+            s = k.removeprefix("relnoise_")
+            out[k] = (("sample",), v, {"units": "1", "long_name": f"noise sd of {s} per |{s}|"})
         elif "/" in k:  # Bayesian network weights
             name = _safe_name(k)
             dims = ("sample", *(f"{name}_dim_{i}" for i in range(v.ndim - 1)))

@@ -501,7 +501,7 @@ def run_draws(
         "parameters": traced["theta"][..., free_idx],
     }
     for k, v in draws.items():
-        if k.startswith(("noise_", f"{NET_NAME}/")) or k in DISCREPANCY_GLOBALS:
+        if k.startswith(("noise_", "relnoise_", f"{NET_NAME}/")) or k in DISCREPANCY_GLOBALS:
             posterior[k] = np.asarray(v)
     if "discrepancy" in traced:
         posterior["discrepancy"] = traced["discrepancy"]

@@ -211,6 +211,13 @@ def nuts_to_datatree(
                 _chains(v, num_chains),
                 {"units": _units(s, ds), "long_name": f"learned observation noise sd of {s}"},
             )
+        elif k.startswith("relnoise_"):
+            s = k.removeprefix("relnoise_")
+            post[k] = (
+                ("chain", "draw"),
+                _chains(v, num_chains),
+                {"units": "1", "long_name": f"noise sd of {s} per |{s}|"},
+            )
         elif k.startswith(f"{NET_NAME}/"):
             name = _safe_name(k)
             dims = ("chain", "draw", *(f"{name}_dim_{i}" for i in range(jnp.ndim(v) - 1)))

@@ -83,7 +83,11 @@ def run_section(dt: xr.DataTree) -> Section:
         "q95": q.sel(quantile=0.95).values,
         "sigma_median": post["sigma"].median("sample").values,
     })  # fmt: skip
-    noise = {k: float(v.median()) for k, v in post.data_vars.items() if k.startswith("noise_")}
+    noise = {
+        k: float(v.median())
+        for k, v in post.data_vars.items()
+        if k.startswith(("noise_", "relnoise_"))
+    }
     text = (
         f"Process model {dt.attrs.get('process')}, guide {dt.attrs.get('guide')}, "
         f"{dt.attrs.get('num_samples')} posterior draws (seed {dt.attrs.get('seed')}). "

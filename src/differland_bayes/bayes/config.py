@@ -218,6 +218,15 @@ class LikelihoodConfig:
     discrepancy_harmonics : int
         Annual harmonics of the environment-predicted mean (0: a constant offset per
         site; at most :data:`MAX_DISCREPANCY_HARMONICS`).
+    relative_noise : tuple of str
+        Streams whose observation noise grows with the flux: a learned fraction
+        ``relnoise_<stream>`` of the prediction's magnitude is added in quadrature,
+        ``sd = sqrt(base**2 + (relnoise * |prediction|)**2)`` with ``base`` the
+        constant scale above (the random error of eddy-covariance fluxes grows with
+        their magnitude; Richardson et al. 2006). Empty (default): constant noise.
+    relative_noise_prior_scale : float
+        Scale of the ``HalfNormal`` prior of every ``relnoise_<stream>`` (a fraction,
+        dimensionless).
     """
 
     family: str = "normal"
@@ -230,6 +239,8 @@ class LikelihoodConfig:
     discrepancy_prior_scale: Mapping[str, float] = field(default_factory=FrozenMap)
     discrepancy_mean: str = "zero"
     discrepancy_harmonics: int = 2
+    relative_noise: tuple[str, ...] = ()
+    relative_noise_prior_scale: float = 0.5
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -241,17 +252,10 @@ class LikelihoodConfig:
         _flag("LikelihoodConfig", "add_learned_noise", self.add_learned_noise)
         self._freeze_scales("noise_prior_scale")
         _positive("LikelihoodConfig", "default_noise_prior_scale", self.default_noise_prior_scale)
-        streams = self.discrepancy
-        if isinstance(streams, str) or not all(isinstance(k, str) and k for k in streams):
-            raise ValueError(
-                f"LikelihoodConfig.discrepancy: expected a tuple of stream names, found {streams!r}"
-            )
-        if len(set(streams)) != len(tuple(streams)):
-            raise ValueError(
-                f"LikelihoodConfig.discrepancy: expected distinct streams, found {streams!r}"
-            )
-        object.__setattr__(self, "discrepancy", tuple(streams))
+        object.__setattr__(self, "discrepancy", self._stream_tuple("discrepancy"))
         self._freeze_scales("discrepancy_prior_scale")
+        object.__setattr__(self, "relative_noise", self._stream_tuple("relative_noise"))
+        _positive("LikelihoodConfig", "relative_noise_prior_scale", self.relative_noise_prior_scale)
         if self.discrepancy_mean not in DISCREPANCY_MEANS:
             raise ValueError(
                 f"LikelihoodConfig.discrepancy_mean: expected one of {DISCREPANCY_MEANS}, "
@@ -270,6 +274,19 @@ class LikelihoodConfig:
     def discrepancy_has_mean(self) -> bool:
         """Whether the discrepancy has an environment-predicted prior mean."""
         return bool(self.discrepancy) and self.discrepancy_mean == "environment"
+
+    def _stream_tuple(self, name: str) -> tuple[str, ...]:
+        """Check a field holding distinct stream names; return it as a tuple."""
+        streams = getattr(self, name)
+        if isinstance(streams, str) or not all(isinstance(k, str) and k for k in streams):
+            raise ValueError(
+                f"LikelihoodConfig.{name}: expected a tuple of stream names, found {streams!r}"
+            )
+        if len(set(streams)) != len(tuple(streams)):
+            raise ValueError(
+                f"LikelihoodConfig.{name}: expected distinct streams, found {streams!r}"
+            )
+        return tuple(streams)
 
     def _freeze_scales(self, name: str) -> None:
         """Check a ``stream -> positive scale`` mapping field and store it frozen."""

@@ -260,12 +260,14 @@ def build_problem(
         observation_step=d.observation_step,
         predictors=list(d.predictors),
     )
-    missing = [k for k in cfg.likelihood.discrepancy if k not in full.streams]
-    if missing:
-        raise ValueError(
-            f"likelihood.discrepancy: expected streams of the fit {list(full.streams)}, "
-            f"found {missing} (a discrepancy needs observations)"
-        )
+    for name, why in (("discrepancy", "a discrepancy needs observations"),
+                      ("relative_noise", "noise applies to observed streams")):  # fmt: skip
+        missing = [k for k in getattr(cfg.likelihood, name) if k not in full.streams]
+        if missing:
+            raise ValueError(
+                f"likelihood.{name}: expected streams of the fit {list(full.streams)}, "
+                f"found {missing} ({why})"
+            )
     if cfg.model.water_stress == "nn_whole":
         # the network's inputs are standardised with the fitted sites' forcing
         process = with_forcing_constants(process, full.forcing)

@@ -64,7 +64,9 @@ Schema (defaults in brackets)
     ``add_learned_noise`` [false], ``noise_prior_scale`` [{}: stream = scale],
     ``default_noise_prior_scale`` [1.0], ``discrepancy`` [[]: streams with a seasonal
     model discrepancy, :mod:`~differland_bayes.bayes.discrepancy`],
-    ``discrepancy_prior_scale`` [{}: stream = scale; default the noise prior scale].
+    ``discrepancy_prior_scale`` [{}: stream = scale; default the noise prior scale],
+    ``relative_noise`` [[]: streams whose noise sd grows with the flux],
+    ``relative_noise_prior_scale`` [0.5].
 ``[prior]``
     ``sigma_prior_scale`` [0.3], ``sigma_prior_log_sd`` [1.0], ``sigma_floor`` [0.0],
     ``edc_scale`` [0.0: off].
@@ -340,13 +342,15 @@ def _cross_checks(cfg: FitConfig, problems: list[str], bad: set[str]) -> None:
         _scale_map_problems("discrepancy_prior_scale", lk.discrepancy_prior_scale,
                             lk.discrepancy, f"streams of likelihood.discrepancy "
                             f"{list(lk.discrepancy)}", problems)  # fmt: skip
-    if ok("likelihood.discrepancy", "data.streams") and d.streams:
-        missing = [k for k in lk.discrepancy if k not in d.streams]
-        if missing:
-            problems.append(
-                f"likelihood.discrepancy: expected streams among data.streams "
-                f"{list(d.streams)}, found {missing} (a discrepancy needs observations)"
-            )
+    for name, why in (("discrepancy", "a discrepancy needs observations"),
+                      ("relative_noise", "noise applies to observed streams")):  # fmt: skip
+        if ok(f"likelihood.{name}", "data.streams") and d.streams:
+            missing = [k for k in getattr(lk, name) if k not in d.streams]
+            if missing:
+                problems.append(
+                    f"likelihood.{name}: expected streams among data.streams "
+                    f"{list(d.streams)}, found {missing} ({why})"
+                )
     if ok("svi.warmup", "svi.steps", "svi.schedule") and s.schedule != "constant":
         if s.warmup >= s.steps:
             problems.append(

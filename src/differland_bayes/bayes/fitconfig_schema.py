@@ -332,6 +332,17 @@ class LikelihoodSection:
     noise_prior_scale: Mapping[str, float] = _f(
         {}, "scale of the HalfNormal prior of a learned noise sd, per stream (stream = scale)"
     )
+    relative_noise: tuple[str, ...] = _f(
+        (),
+        "streams whose noise sd grows with the flux: sqrt(base**2 + (relnoise * "
+        "|prediction|)**2) with a learned fraction relnoise_<stream>; [] = constant noise",
+        _all(_items(_STREAM), _unique),
+    )
+    relative_noise_prior_scale: float = _f(
+        _LIK.relative_noise_prior_scale,
+        "scale of the HalfNormal prior of each relnoise_<stream> (a fraction)",
+        _POSITIVE,
+    )
     default_noise_prior_scale: float = _f(
         _LIK.default_noise_prior_scale, "that scale for streams without a default", _POSITIVE
     )
@@ -473,6 +484,8 @@ class FitConfig:
                 discrepancy_prior_scale=dict(lk.discrepancy_prior_scale),
                 discrepancy_mean=lk.discrepancy_mean,
                 discrepancy_harmonics=lk.discrepancy_harmonics,
+                relative_noise=tuple(lk.relative_noise),
+                relative_noise_prior_scale=lk.relative_noise_prior_scale,
             ),
             sigma_prior_scale=pr.sigma_prior_scale,
             sigma_prior_log_sd=pr.sigma_prior_log_sd,

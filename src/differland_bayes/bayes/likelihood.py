@@ -31,7 +31,9 @@ __all__ = [
     "add_stream_likelihood",
     "needs_learned_noise",
     "observation_distribution",
+    "relative_noise_site",
     "sample_noise_scales",
+    "sample_relative_noise",
     "steady_state_edc",
     "year_end_weights",
 ]
@@ -87,12 +89,46 @@ def sample_noise_scales(
     return out
 
 
+def relative_noise_site(stream: str) -> str:
+    """Name of the NumPyro site of a stream's relative noise, ``relnoise_<stream>``."""
+    return f"relnoise_{stream}"
+
+
+def sample_relative_noise(streams: Any, config: LikelihoodConfig) -> dict[str, jnp.ndarray | None]:
+    """Sample the fractions of the noise sd that grow with the flux.
+
+    Each stream of ``config.relative_noise`` gets a global site ``relnoise_<stream>`` ~
+    ``HalfNormal(config.relative_noise_prior_scale)`` (dimensionless).
+
+    Parameters
+    ----------
+    streams : iterable of str
+        The streams of the data.
+    config : LikelihoodConfig
+        Observation model.
+
+    Returns
+    -------
+    dict
+        Stream -> sampled scalar fraction, or None for a stream with constant noise.
+    """
+    return {
+        name: numpyro.sample(
+            relative_noise_site(name), dist.HalfNormal(config.relative_noise_prior_scale)
+        )
+        if name in config.relative_noise
+        else None
+        for name in streams
+    }
+
+
 def observation_distribution(
     pred: jnp.ndarray,
     unc: jnp.ndarray,
     noise: jnp.ndarray | None,
     has_unc: bool,
     config: LikelihoodConfig,
+    relative: jnp.ndarray | None = None,
 ) -> dist.Distribution:
     """Distribution of the observations of one stream around the prediction.
 
@@ -108,12 +144,16 @@ def observation_distribution(
         The stream came with its own uncertainty.
     config : LikelihoodConfig
         Observation model.
+    relative : jax.Array or None
+        Fraction of ``|pred|`` added to the noise sd in quadrature (from
+        :func:`sample_relative_noise`; None: constant noise).
 
     Returns
     -------
     numpyro.distributions.Distribution
         ``Normal`` or ``StudentT`` with scale ``unc``, ``noise`` or
-        ``sqrt(unc**2 + noise**2)`` (see :class:`LikelihoodConfig`).
+        ``sqrt(unc**2 + noise**2)`` (see :class:`LikelihoodConfig`), with
+        ``(relative * |pred|)**2`` added under the square root when ``relative`` is given.
     """
     use_unc = config.use_data_uncertainty and has_unc
     if use_unc and noise is not None:
@@ -124,6 +164,8 @@ def observation_distribution(
         if noise is None:
             raise ValueError("observation_distribution: a learned noise sd is needed here")
         scale = jnp.broadcast_to(noise, jnp.shape(pred))
+    if relative is not None:
+        scale = jnp.sqrt(scale**2 + (relative * pred) ** 2)
     if config.family == "student_t":
         return dist.StudentT(config.df, pred, scale)
     return dist.Normal(pred, scale)
@@ -138,6 +180,7 @@ def add_stream_likelihood(
     has_unc: bool,
     config: LikelihoodConfig,
     predict: bool = False,
+    relative: jnp.ndarray | None = None,
 ) -> jnp.ndarray:
     """Add the observed site ``obs_<name>`` of one stream, masked where nothing was observed.
 
@@ -160,6 +203,8 @@ def add_stream_likelihood(
         Observation model.
     predict : bool
         Draw new observations (prior / posterior predictive) instead of conditioning.
+    relative : jax.Array or None
+        Relative noise fraction (from :func:`sample_relative_noise`; None: constant noise).
 
     Returns
     -------
@@ -175,7 +220,7 @@ def add_stream_likelihood(
         )
     # masked entries carry unc = 0 in packed data: give them a valid (unused) scale
     unc = jnp.where(stream.mask, stream.unc, 1.0)
-    d = observation_distribution(pred, unc, noise, has_unc, config)
+    d = observation_distribution(pred, unc, noise, has_unc, config, relative)
     with numpyro.plate("time", pred.shape[-1], dim=-1), handlers.mask(mask=stream.mask):
         return numpyro.sample(f"obs_{name}", d, obs=None if predict else stream.value)
 

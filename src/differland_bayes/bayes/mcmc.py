@@ -168,7 +168,7 @@ class NUTSFit(NamedTuple):
 
 def _diagnose(mcmc: MCMC, seconds: float) -> NUTSDiagnostics:
     grouped = mcmc.get_samples(group_by_chain=True)
-    names = [k for k in grouped if k in DIAGNOSED_SITES or k.startswith("noise_")]
+    names = [k for k in grouped if k in DIAGNOSED_SITES or k.startswith(("noise_", "relnoise_"))]
     stats = summary({k: np.asarray(grouped[k]) for k in names}, group_by_chain=True)
     diverging = mcmc.get_extra_fields().get("diverging")
     divergences = int(np.sum(np.asarray(diverging))) if diverging is not None else 0

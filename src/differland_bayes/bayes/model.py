@@ -27,6 +27,7 @@ name                          kind       shape                meaning
 ``process_nn_weight_prior``   factor     ()                   their weight prior (point mode)
 ``sigma``                     sample     (P,)                 residual sd per parameter
 ``noise_<stream>``            sample     ()                   learned noise sd of a stream
+``relnoise_<stream>``         sample     ()                   noise sd fraction of |flux|
 ``eps``                       sample     (B, P)               standard-normal residual
 ``z_loc``                     determ.    (B, P)               network location of ``z``
 ``z``                         determ.    (B, P)               unconstrained free parameters
@@ -97,6 +98,7 @@ from .likelihood import (
     add_stream_likelihood,
     needs_learned_noise,
     sample_noise_scales,
+    sample_relative_noise,
     steady_state_edc,
 )
 from .operators import predict_observed
@@ -451,6 +453,7 @@ def hybrid_model(
         )
     sd = sigma + config.sigma_floor
     noise = sample_noise_scales(has_unc, lik)
+    relative = sample_relative_noise(has_unc, lik)
     disc = sample_discrepancy_globals(lik, n_env)
 
     with numpyro.plate("site", n_sites, subsample_size=subsample_size, dim=-2) as idx:
@@ -489,6 +492,7 @@ def hybrid_model(
                 has_unc=has_unc[name],
                 config=lik,
                 predict=predict,
+                relative=relative[name],
             )
         if config.edc_scale is not None:
             add_edc_potential(steady_state_edc(outputs, pools0, batch.forcing), config.edc_scale)

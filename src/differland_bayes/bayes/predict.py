@@ -58,7 +58,7 @@ from .config import ModelConfig
 from .data import FitData, FitMeta, StreamData
 from .discrepancy import DISCREPANCY_GLOBALS, calendar_month
 from .hybrid_process import process_from_params
-from .likelihood import needs_learned_noise
+from .likelihood import needs_learned_noise, relative_noise_site
 from .mcmc import NUTSFit, condition_on_network, network_from_params
 from .model import (
     DETERMINISTIC_SITES,
@@ -372,6 +372,7 @@ def _run_predictive(
     sites = ["sigma", *LOCAL_SITES, *DETERMINISTIC_SITES, *DISCREPANCY_GLOBALS]
     sites += [f"obs_{s}" for s in data.streams]
     sites += [f"noise_{s}" for s in data.streams]
+    sites += [relative_noise_site(s) for s in config.likelihood.relative_noise]
     pred = Predictive(_model_for(net, config), posterior_samples=dict(draws), return_sites=sites)(
         key,
         data,
