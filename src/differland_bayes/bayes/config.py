@@ -220,10 +220,12 @@ class LikelihoodConfig:
         site; at most :data:`MAX_DISCREPANCY_HARMONICS`).
     relative_noise : tuple of str
         Streams whose observation noise grows with the flux: a learned fraction
-        ``relnoise_<stream>`` of the prediction's magnitude is added in quadrature,
-        ``sd = sqrt(base**2 + (relnoise * |prediction|)**2)`` with ``base`` the
-        constant scale above (the random error of eddy-covariance fluxes grows with
-        their magnitude; Richardson et al. 2006). Empty (default): constant noise.
+        ``relnoise_<stream>`` of the flux's magnitude is added in quadrature,
+        ``sd = sqrt(base**2 + (relnoise * |flux|)**2)`` with ``base`` the constant scale
+        above (the random error of eddy-covariance fluxes grows with their magnitude;
+        Richardson et al. 2006). ``flux`` is the observation where the model is
+        conditioned on one, the prediction where new observations are drawn. Empty
+        (default): constant noise.
     relative_noise_prior_scale : float
         Scale of the ``HalfNormal`` prior of every ``relnoise_<stream>`` (a fraction,
         dimensionless).

@@ -335,7 +335,8 @@ class LikelihoodSection:
     relative_noise: tuple[str, ...] = _f(
         (),
         "streams whose noise sd grows with the flux: sqrt(base**2 + (relnoise * "
-        "|prediction|)**2) with a learned fraction relnoise_<stream>; [] = constant noise",
+        "|flux|)**2) with a learned fraction relnoise_<stream>, flux the observation (the "
+        "prediction when drawing new ones); [] = constant noise",
         _all(_items(_STREAM), _unique),
     )
     relative_noise_prior_scale: float = _f(

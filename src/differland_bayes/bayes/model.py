@@ -493,6 +493,7 @@ def hybrid_model(
                 config=lik,
                 predict=predict,
                 relative=relative[name],
+                month=batch.month,
             )
         if config.edc_scale is not None:
             add_edc_potential(steady_state_edc(outputs, pools0, batch.forcing), config.edc_scale)
