@@ -318,7 +318,10 @@ def test_fit_configuration_checks_the_discrepancy_tables():
     assert cfg.model_config({}).likelihood.discrepancy == ("nee",)
 
 
-def test_a_discrepancy_stream_the_data_lack_is_refused_before_fitting():
+@pytest.mark.parametrize("option", ["discrepancy", "relative_noise"])
+def test_a_stream_the_data_lack_is_refused_before_fitting(option):
+    """Per-stream likelihood options (the discrepancy, and the noise that grows with the
+    flux) name streams the fit must have."""
     from differland_bayes.bayes.fit_data import load_dataset
     from differland_bayes.bayes.fit_problem import build_problem
     from differland_bayes.bayes.fitconfig import config_with, load_config
@@ -326,8 +329,8 @@ def test_a_discrepancy_stream_the_data_lack_is_refused_before_fitting():
 
     # data.streams = [] (every stream of the data); the synthetic world has no SIF
     cfg = config_with(load_config(REPO / "examples" / "configs" / "synthetic.toml"),
-                      {**TINY, "data.streams": [], "likelihood.discrepancy": ["sif"]})  # fmt: skip
+                      {**TINY, "data.streams": [], f"likelihood.{option}": ["sif"]})  # fmt: skip
     ds, _ = load_dataset(cfg)
-    with pytest.raises(ValueError, match=r"likelihood.discrepancy: expected streams of the fit "
+    with pytest.raises(ValueError, match=rf"likelihood.{option}: expected streams of the fit "
                        r"\[.*\], found \['sif'\]"):  # fmt: skip
         build_problem(cfg, ds)

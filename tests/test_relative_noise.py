@@ -13,7 +13,7 @@ import pytest
 from numpyro import handlers
 from numpyro.infer import MCMC, NUTS
 
-from conftest import REPO, truth_of_first_site
+from conftest import truth_of_first_site
 from differland_bayes.bayes import (
     LikelihoodConfig,
     ModelConfig,
@@ -200,18 +200,3 @@ def test_bad_relative_noise_settings_are_refused_with_their_names():
     assert "likelihood.relative_noise_prior_scale" in text
     cfg = config_from_dict({"likelihood": {"relative_noise": ["nee"]}})
     assert cfg.model_config({}).likelihood.relative_noise == ("nee",)
-
-
-def test_a_relative_noise_stream_the_data_lack_is_refused_before_fitting():
-    from differland_bayes.bayes.fit_data import load_dataset
-    from differland_bayes.bayes.fit_problem import build_problem
-    from differland_bayes.bayes.fitconfig import config_with, load_config
-    from test_predict_cli import TINY
-
-    extra = {"data.streams": [], "likelihood.relative_noise": ["sif"]}
-    cfg = config_with(load_config(REPO / "examples" / "configs" / "synthetic.toml"),
-                      {**TINY, **extra})  # fmt: skip
-    ds, _ = load_dataset(cfg)
-    with pytest.raises(ValueError, match=r"likelihood.relative_noise: expected streams of the "
-                       r"fit \[.*\], found \['sif'\]"):  # fmt: skip
-        build_problem(cfg, ds)
