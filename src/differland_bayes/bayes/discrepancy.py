@@ -80,6 +80,7 @@ __all__ = [
     "discrepancy_mean",
     "harmonic_basis",
     "harmonic_names",
+    "month_means",
     "sample_discrepancy",
     "sample_discrepancy_globals",
     "southern_sites",
@@ -115,6 +116,32 @@ def stream_months(x: Any, n_streams: int) -> Any:
     return x.reshape(x.shape[:-1] + (n_streams, MONTHS))
 
 
+def month_means(
+    values: jnp.ndarray, month: jnp.ndarray, mask: jnp.ndarray | None = None
+) -> jnp.ndarray:
+    """Each site's mean per calendar month (pure JAX).
+
+    Parameters
+    ----------
+    values : jax.Array
+        ``(site, time)`` values.
+    month : jax.Array
+        ``(time,)`` calendar month of each step, 0..11.
+    mask : jax.Array, optional
+        ``(site, time)`` bool, the entries that count (default: all).
+
+    Returns
+    -------
+    jax.Array
+        ``(site, 12)`` means (0 for a calendar month with no counted step).
+    """
+    onehot = (month[:, None] == jnp.arange(MONTHS)).astype(values.dtype)  # (T, 12)
+    if mask is None:
+        return (values @ onehot) / jnp.maximum(onehot.sum(axis=0), 1.0)
+    w = mask.astype(values.dtype)
+    return (jnp.where(mask, values, 0.0) @ onehot) / jnp.maximum(w @ onehot, 1.0)
+
+
 def apply_discrepancy(
     pred: jnp.ndarray, delta: jnp.ndarray, rho: jnp.ndarray, month: jnp.ndarray
 ) -> jnp.ndarray:
@@ -138,10 +165,7 @@ def apply_discrepancy(
         mean of ``f`` over the steps of each calendar month (months absent from the series
         get no ``fbar``; no step uses them).
     """
-    onehot = (month[:, None] == jnp.arange(MONTHS)).astype(pred.dtype)  # (T, 12)
-    count = jnp.maximum(onehot.sum(axis=0), 1.0)
-    fbar = (pred @ onehot) / count  # (site, 12)
-    fbar_t = fbar[:, month]
+    fbar_t = month_means(pred, month)[:, month]
     return fbar_t + rho * (pred - fbar_t) + delta[:, month]
 
 

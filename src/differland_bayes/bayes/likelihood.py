@@ -23,7 +23,7 @@ from numpyro import handlers
 from ..process.budget import BUDGET_EPS, CARBON_POOLS, budget_ratios, year_end_weights
 from .config import LikelihoodConfig
 from .data import StreamData
-from .discrepancy import MONTHS
+from .discrepancy import month_means
 
 __all__ = [
     "EDC_EPS",
@@ -151,11 +151,7 @@ def monthly_magnitude(
     """
     if month is None:
         return jnp.abs(values) if mask is None else jnp.where(mask, jnp.abs(values), 0.0)
-    w = jnp.ones_like(values) if mask is None else mask.astype(values.dtype)
-    onehot = (month[:, None] == jnp.arange(MONTHS)).astype(values.dtype)  # (T, 12)
-    total = (jnp.where(w > 0, values, 0.0) * w) @ onehot
-    mean = total / jnp.maximum(w @ onehot, 1.0)  # (site, 12)
-    return jnp.abs(mean[:, month])
+    return jnp.abs(month_means(values, month, mask)[:, month])
 
 
 def observation_distribution(
