@@ -24,6 +24,7 @@ import xarray as xr
 from .._version import __version__
 from ..bayes.discrepancy import MONTHS, harmonic_names, stream_months
 from ..bayes.fit_restore import RestoredFit
+from ..bayes.likelihood import NOISE_PREFIX, RELATIVE_NOISE_PREFIX
 from ..dataset import STREAMS
 from ..forcing import FORCING_VARIABLES
 from .datatree_io import read_datatree, run_fingerprint, write_datatree
@@ -51,14 +52,29 @@ PRIOR_SOURCE = (
 )
 
 
-def _units(stream: str, ds: xr.Dataset) -> str:
+def _units(stream: str, ds: xr.Dataset | None) -> str:
+    """Units of a stream: the dataset's attribute, else the stream table's."""
     info = STREAMS.get(stream)
-    return str(ds[stream].attrs.get("units", info.units if info else ""))
+    default = info.units if info else ""
+    if ds is not None and stream in ds:
+        return str(ds[stream].attrs.get("units", default))
+    return default
 
 
 def _long(stream: str) -> str:
     info = STREAMS.get(stream)
     return info.long_name if info else stream
+
+
+def _noise_attrs(name: str, ds: xr.Dataset | None) -> dict[str, str] | None:
+    """Attributes of a noise site's variable (``noise_<s>``, ``relnoise_<s>``); else None."""
+    if name.startswith(NOISE_PREFIX):
+        s = name.removeprefix(NOISE_PREFIX)
+        return {"units": _units(s, ds), "long_name": f"learned observation noise sd of {s}"}
+    if name.startswith(RELATIVE_NOISE_PREFIX):
+        s = name.removeprefix(RELATIVE_NOISE_PREFIX)
+        return {"units": "1", "long_name": f"noise sd of {s} per |{s}|"}
+    return None
 
 
 def _safe_name(path: str) -> str:
@@ -130,16 +146,8 @@ def _posterior(d: RunDraws, site: dict, param: dict) -> xr.Dataset:
         {"units": "1", "long_name": "residual sd of z around f(x) (before sigma_floor)"},
     )
     for k, v in post.items():
-        if k.startswith("noise_"):
-            s = k.removeprefix("noise_")
-            out[k] = (
-                ("sample",),
-                v,
-                {"units": _units(s, d.ds), "long_name": f"learned observation noise sd of {s}"},
-            )
-        elif k.startswith("relnoise_"):
-            s = k.removeprefix("relnoise_")
-            out[k] = (("sample",), v, {"units": "1", "long_name": f"noise sd of {s} per |{s}|"})
+        if (attrs := _noise_attrs(k, d.ds)) is not None:
+            out[k] = (("sample",), v, attrs)
         elif "/" in k:  # Bayesian network weights
             name = _safe_name(k)
             dims = ("sample", *(f"{name}_dim_{i}" for i in range(v.ndim - 1)))

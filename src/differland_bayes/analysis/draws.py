@@ -48,6 +48,7 @@ from ..bayes.data import FitData, StreamData, pack
 from ..bayes.discrepancy import DISCREPANCY_GLOBALS
 from ..bayes.fit_data import derive_configured
 from ..bayes.fit_restore import RestoredFit
+from ..bayes.likelihood import NOISE_SITE_PREFIXES
 from ..bayes.mcmc import condition_on_network
 from ..bayes.model import LOCAL_SITES, NET_NAME, ParameterLayout, hybrid_model
 from ..bayes.predict import _is_latent, posterior_draws
@@ -501,7 +502,7 @@ def run_draws(
         "parameters": traced["theta"][..., free_idx],
     }
     for k, v in draws.items():
-        if k.startswith(("noise_", "relnoise_", f"{NET_NAME}/")) or k in DISCREPANCY_GLOBALS:
+        if k.startswith((*NOISE_SITE_PREFIXES, f"{NET_NAME}/")) or k in DISCREPANCY_GLOBALS:
             posterior[k] = np.asarray(v)
     if "discrepancy" in traced:
         posterior["discrepancy"] = traced["discrepancy"]

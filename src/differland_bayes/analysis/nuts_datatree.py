@@ -30,8 +30,7 @@ from ..bayes.data import FitData, StreamData
 from ..bayes.mcmc import NUTSFit
 from ..bayes.model import NET_NAME, ParameterLayout
 from ..bayes.predict import _model_for, posterior_draws
-from ..dataset import STREAMS
-from .datatree import _ns, _safe_name
+from .datatree import _long, _noise_attrs, _ns, _safe_name, _units
 from .draws import _fill_unc, _trace_draws
 
 __all__ = ["NUTS_GROUPS", "nuts_to_datatree"]
@@ -45,19 +44,6 @@ NUTS_GROUPS: tuple[str, ...] = (
     "log_likelihood",
     "constant_data",
 )
-
-
-def _units(stream: str, ds: xr.Dataset | None) -> str:
-    info = STREAMS.get(stream)
-    default = info.units if info else ""
-    if ds is not None and stream in ds:
-        return str(ds[stream].attrs.get("units", default))
-    return default
-
-
-def _long(stream: str) -> str:
-    info = STREAMS.get(stream)
-    return info.long_name if info else stream
 
 
 def _chains(x: np.ndarray, num_chains: int) -> np.ndarray:
@@ -204,20 +190,8 @@ def nuts_to_datatree(
         {"units": "1", "long_name": "residual sd of z around f(x) (before sigma_floor)"},
     )
     for k, v in draws.items():
-        if k.startswith("noise_"):
-            s = k.removeprefix("noise_")
-            post[k] = (
-                ("chain", "draw"),
-                _chains(v, num_chains),
-                {"units": _units(s, ds), "long_name": f"learned observation noise sd of {s}"},
-            )
-        elif k.startswith("relnoise_"):
-            s = k.removeprefix("relnoise_")
-            post[k] = (
-                ("chain", "draw"),
-                _chains(v, num_chains),
-                {"units": "1", "long_name": f"noise sd of {s} per |{s}|"},
-            )
+        if (attrs := _noise_attrs(k, ds)) is not None:
+            post[k] = (("chain", "draw"), _chains(v, num_chains), attrs)
         elif k.startswith(f"{NET_NAME}/"):
             name = _safe_name(k)
             dims = ("chain", "draw", *(f"{name}_dim_{i}" for i in range(jnp.ndim(v) - 1)))

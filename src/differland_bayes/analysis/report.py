@@ -32,6 +32,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from ..bayes.likelihood import NOISE_SITE_PREFIXES
 from ..io.atomic import atomic_path, check_can_write
 from .compare import write_table
 from .datatree import read_datatree, run_fingerprint, to_datatree, write_datatree
@@ -84,9 +85,7 @@ def run_section(dt: xr.DataTree) -> Section:
         "sigma_median": post["sigma"].median("sample").values,
     })  # fmt: skip
     noise = {
-        k: float(v.median())
-        for k, v in post.data_vars.items()
-        if k.startswith(("noise_", "relnoise_"))
+        k: float(v.median()) for k, v in post.data_vars.items() if k.startswith(NOISE_SITE_PREFIXES)
     }
     text = (
         f"Process model {dt.attrs.get('process')}, guide {dt.attrs.get('guide')}, "

@@ -28,6 +28,9 @@ from .discrepancy import month_means
 __all__ = [
     "EDC_EPS",
     "EDC_POOLS",
+    "NOISE_PREFIX",
+    "NOISE_SITE_PREFIXES",
+    "RELATIVE_NOISE_PREFIX",
     "add_edc_potential",
     "add_stream_likelihood",
     "monthly_magnitude",
@@ -45,6 +48,13 @@ EDC_EPS = BUDGET_EPS
 
 #: carbon pools of the EDC, in the order of the models' ``Pools``
 EDC_POOLS: tuple[str, ...] = CARBON_POOLS
+
+#: name prefix of a stream's learned noise sd, ``noise_<stream>``
+NOISE_PREFIX = "noise_"
+#: name prefix of its fraction of the flux's magnitude, ``relnoise_<stream>``
+RELATIVE_NOISE_PREFIX = "relnoise_"
+#: name prefixes of the noise sites
+NOISE_SITE_PREFIXES: tuple[str, str] = (NOISE_PREFIX, RELATIVE_NOISE_PREFIX)
 
 
 # -- noise ------------------------------------------------------------------------------
@@ -84,7 +94,7 @@ def sample_noise_scales(
     for name, unc in has_unc.items():
         if needs_learned_noise(bool(unc), config):
             out[name] = numpyro.sample(
-                f"noise_{name}", dist.HalfNormal(config.noise_scale_for(name))
+                NOISE_PREFIX + name, dist.HalfNormal(config.noise_scale_for(name))
             )
         else:
             out[name] = None
@@ -93,7 +103,7 @@ def sample_noise_scales(
 
 def relative_noise_site(stream: str) -> str:
     """Name of the NumPyro site of a stream's relative noise, ``relnoise_<stream>``."""
-    return f"relnoise_{stream}"
+    return RELATIVE_NOISE_PREFIX + stream
 
 
 def sample_relative_noise(streams: Any, config: LikelihoodConfig) -> dict[str, jnp.ndarray | None]:

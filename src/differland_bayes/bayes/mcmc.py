@@ -39,6 +39,7 @@ from numpyro.infer import MCMC, NUTS, init_to_value
 from .config import ModelConfig
 from .data import FitData
 from .discrepancy import MONTHS
+from .likelihood import NOISE_SITE_PREFIXES
 from .model import NET_NAME, hybrid_model, initial_values
 from .prior_net import EnvPriorNet
 
@@ -168,7 +169,7 @@ class NUTSFit(NamedTuple):
 
 def _diagnose(mcmc: MCMC, seconds: float) -> NUTSDiagnostics:
     grouped = mcmc.get_samples(group_by_chain=True)
-    names = [k for k in grouped if k in DIAGNOSED_SITES or k.startswith(("noise_", "relnoise_"))]
+    names = [k for k in grouped if k in DIAGNOSED_SITES or k.startswith(NOISE_SITE_PREFIXES)]
     stats = summary({k: np.asarray(grouped[k]) for k in names}, group_by_chain=True)
     diverging = mcmc.get_extra_fields().get("diverging")
     divergences = int(np.sum(np.asarray(diverging))) if diverging is not None else 0
